@@ -1,0 +1,1 @@
+"""The data layer shared by the runner and the Space: schemas, stores, queue, results and ratings."""

@@ -1,0 +1,189 @@
+"""Standardized task configs: one YAML file per task in `configs/`, loaded into validated typed objects.
+
+A result records the `config_version` it was measured under, so a changed config never silently mixes with
+numbers measured under the old one.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from leaderboard_data.errors import ConfigError
+
+Device = Literal["cpu", "cuda"]
+Precision = Literal["float32", "float16", "bfloat16"]
+
+PRECISIONS: tuple[str, ...] = ("float32", "float16", "bfloat16")
+
+
+class Pipeline(StrEnum):
+    """The task implementations of the runner; several configs may share one (reasoning text generation)."""
+
+    TEXT_GENERATION = "text_generation"
+    SUMMARIZATION = "summarization"
+    EXTRACTIVE_QA = "extractive_qa"
+    TEXT_CLASSIFICATION = "text_classification"
+    SENTENCE_SIMILARITY = "sentence_similarity"
+    IMAGE_CLASSIFICATION = "image_classification"
+    OBJECT_DETECTION = "object_detection"
+    AUTOMATIC_SPEECH_RECOGNITION = "automatic_speech_recognition"
+    IMAGE_GENERATION = "image_generation"
+    IMAGE_CAPTIONING = "image_captioning"
+
+
+GENERATIVE_PIPELINES = frozenset(
+    {Pipeline.TEXT_GENERATION, Pipeline.SUMMARIZATION, Pipeline.AUTOMATIC_SPEECH_RECOGNITION,
+     Pipeline.IMAGE_CAPTIONING}
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSource(_Strict):
+    """Where the task's inputs come from: a Hub dataset id (or a local folder) read with `datasets.load_dataset`."""
+
+    path: str = Field(description="Hub dataset id, e.g. EnergyStarAI/text_generation, or a local folder")
+    name: str | None = Field(default=None, description="dataset config name, if any")
+    split: str = Field(default="train", description="split to read")
+    columns: dict[str, str] = Field(
+        description="role -> column, e.g. {text: text} or {question: question, context: context}"
+    )
+
+
+class GenerationArgs(_Strict):
+    """Fixed output lengths for generative tasks, so every model does the same amount of work."""
+
+    max_new_tokens: int = Field(gt=0)
+    min_new_tokens: int = Field(ge=0)
+    do_sample: bool = False
+    num_beams: int = Field(default=1, ge=1)
+    use_cache: bool = True
+    reasoning: bool = Field(default=False, description="ask the chat template to think before answering")
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> GenerationArgs:
+        if self.min_new_tokens > self.max_new_tokens:
+            raise ValueError("min_new_tokens must not exceed max_new_tokens")
+        return self
+
+
+class DiffusionArgs(_Strict):
+    """Fixed work for image generation: one image per prompt at a fixed step count."""
+
+    num_inference_steps: int = Field(gt=0)
+    num_images_per_prompt: int = Field(default=1, ge=1)
+    guidance_scale: float = Field(default=7.5, ge=0)
+    height: int | None = Field(default=None, gt=0)
+    width: int | None = Field(default=None, gt=0)
+
+
+class PerDevice(_Strict):
+    """A value that differs between the reference GPU and a CPU run."""
+
+    cpu: float
+    cuda: float
+
+    def for_device(self, device: Device) -> float:
+        return self.cpu if device == "cpu" else self.cuda
+
+
+class PrecisionPerDevice(_Strict):
+    cpu: Precision = "float32"
+    cuda: Precision = "float32"
+
+    def for_device(self, device: Device) -> Precision:
+        return self.cpu if device == "cpu" else self.cuda
+
+
+class TaskConfig(_Strict):
+    """The standardized benchmark of one task. Every field is part of what a result was measured under."""
+
+    task: str = Field(description="task name, equal to the file's stem")
+    config_version: str = Field(pattern=r"^\d+\.\d+$", description="bumped whenever a measured quantity changes")
+    title: str
+    description: str
+    pipeline: Pipeline = Field(description="which runner implementation executes this task")
+    dataset: DatasetSource
+    num_samples: int = Field(default=1000, gt=0)
+    batch_size: int = Field(default=1, gt=0)
+    warmup_runs: int = Field(default=10, ge=0)
+    repetitions: int = Field(default=5, ge=1)
+    min_window_s: PerDevice = Field(description="a measured phase shorter than this is repeated until reached")
+    idle_baseline_s: PerDevice = Field(description="idle measurement before and after the measured passes")
+    precision: PrecisionPerDevice = PrecisionPerDevice()
+    max_input_length: int = Field(default=512, gt=0, description="truncation when the model sets none")
+    timeout_s: float = Field(default=3600, gt=0, description="wall-clock limit for one benchmark")
+    rate_by_size_class: bool = Field(default=False, description="stars within size classes (text generation)")
+    generation: GenerationArgs | None = None
+    diffusion: DiffusionArgs | None = None
+
+    @model_validator(mode="after")
+    def _call_args_fit_pipeline(self) -> TaskConfig:
+        if self.pipeline in GENERATIVE_PIPELINES and self.generation is None:
+            raise ValueError(f"pipeline {self.pipeline.value} needs a 'generation' section")
+        if self.pipeline not in GENERATIVE_PIPELINES and self.generation is not None:
+            raise ValueError(f"pipeline {self.pipeline.value} takes no 'generation' section")
+        if (self.pipeline == Pipeline.IMAGE_GENERATION) != (self.diffusion is not None):
+            raise ValueError("a 'diffusion' section goes with pipeline image_generation, and only there")
+        return self
+
+
+def default_config_dir() -> Path:
+    """`ENERGY_SCORE_CONFIGS`, else `configs/` beside the packages (a checkout), else the current folder's."""
+    env = os.environ.get("ENERGY_SCORE_CONFIGS")
+    if env:
+        return Path(env)
+    beside = Path(__file__).resolve().parent.parent / "configs"
+    return beside if beside.is_dir() else Path.cwd() / "configs"
+
+
+def _format_validation_error(path: Path, error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "(file)"
+        parts.append(f"field '{field}': {item['msg']}")
+    return f"{path}: " + "; ".join(parts)
+
+
+def load_task_config(path: Path) -> TaskConfig:
+    """Read and validate one config file; any problem is a ConfigError naming the file and the field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        config = TaskConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(path, exc)) from exc
+    if config.task != path.stem:
+        raise ConfigError(f"{path}: field 'task': '{config.task}' must equal the file name '{path.stem}'")
+    return config
+
+
+def load_task_configs(config_dir: Path | None = None) -> dict[str, TaskConfig]:
+    """All task configs of a folder, keyed by task name."""
+    folder = config_dir or default_config_dir()
+    files = sorted(folder.glob("*.yaml"))
+    if not files:
+        raise ConfigError(f"{folder}: no task configs (*.yaml) found")
+    return {config.task: config for config in (load_task_config(f) for f in files)}
+
+
+def get_task_config(task: str, config_dir: Path | None = None) -> TaskConfig:
+    """One task's config; an unknown task is a ConfigError listing the known ones."""
+    configs = load_task_configs(config_dir)
+    if task not in configs:
+        raise ConfigError(f"unknown task '{task}'; known tasks: {', '.join(sorted(configs))}")
+    return configs[task]

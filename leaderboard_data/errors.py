@@ -1,0 +1,64 @@
+"""One error family for the data layer, so callers catch what they can act on."""
+
+from __future__ import annotations
+
+
+class EnergyScoreError(Exception):
+    """Base of every error the data layer raises on purpose."""
+
+
+class ConfigError(EnergyScoreError):
+    """A task config file is missing, unknown or invalid; the message names the file and the field."""
+
+
+class RecordValidationError(EnergyScoreError):
+    """A request or result record failed validation; the message names its path in the store."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"invalid record {path}: {detail}")
+        self.path = path
+        self.detail = detail
+
+
+class StoreError(EnergyScoreError):
+    """A store operation failed for a reason that retrying will not fix."""
+
+
+class TransientStoreError(StoreError):
+    """A store operation failed for a reason that may pass (network, 429, 5xx, timeout)."""
+
+
+class ConflictError(StoreError):
+    """The store moved since the parent revision a commit was based on (the Hub's HTTP 412)."""
+
+
+class FileNotInStoreError(StoreError):
+    """A file asked for does not exist in the store."""
+
+
+class SubmissionError(EnergyScoreError):
+    """A submission was refused; the message says why in words a submitter understands."""
+
+
+class DuplicateRequestError(SubmissionError):
+    """The same (model, revision, task, precision) is already pending, running or finished."""
+
+    def __init__(self, message: str, existing_request_id: str) -> None:
+        super().__init__(message)
+        self.existing_request_id = existing_request_id
+
+
+class RateLimitedError(SubmissionError):
+    """The submitter used up their quota; `retry_after_s` says how long to wait."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class QueueError(EnergyScoreError):
+    """A queue operation is not allowed in the request's current state (lease lost, wrong status)."""
+
+
+class LeaseLostError(QueueError):
+    """The worker no longer holds the request it tries to update."""

@@ -1,0 +1,242 @@
+"""The two records the pipeline exchanges: a benchmark request and a measured result.
+
+Both are pydantic models with `extra="forbid"`, validated on read and on write. Energies are stored in
+watt-hours per 1,000 queries (the leaderboard's unit); every figure says whether it came from a hardware
+counter (`measured=True`) or a model of the hardware (`measured=False`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from leaderboard_data.errors import RecordValidationError
+
+SCHEMA_VERSION = 1
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys) so identical records give identical bytes."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes, path: str = "<memory>") -> Self:
+        """Parse and validate; any problem is a RecordValidationError naming `path`."""
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError as exc:
+            detail = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(record)'}: {e['msg']}" for e in exc.errors()
+            )
+            raise RecordValidationError(path, detail) from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class RequestStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+ACTIVE_STATUSES = frozenset({RequestStatus.PENDING, RequestStatus.RUNNING, RequestStatus.FINISHED})
+
+
+class ErrorKind(StrEnum):
+    """Why a request failed; the first six are the model's fault and are never retried."""
+
+    NOT_FOUND = "not_found"
+    GATED = "gated"
+    REMOTE_CODE = "remote_code_required"
+    UNSUPPORTED_ARCHITECTURE = "unsupported_architecture"
+    WRONG_TASK = "wrong_task"
+    UNSAFE_WEIGHTS = "unsafe_weights"
+    OUT_OF_MEMORY = "out_of_memory"
+    TIMEOUT = "timeout"
+    LEASE_EXPIRED = "lease_expired"
+    INTERNAL = "internal"
+
+
+class Lease(_Record):
+    """Which worker holds a running request, and until when (UTC)."""
+
+    worker_id: str = Field(min_length=1, max_length=200)
+    expires_at: datetime
+    claimed_at: datetime
+
+
+class StatusChange(_Record):
+    """One line of a request's history, kept when it is retried or fails."""
+
+    at: datetime
+    status: RequestStatus
+    worker_id: str | None = None
+    note: str = Field(default="", max_length=2000)
+
+
+class Request(_Record):
+    """A model queued for benchmarking on one task at one precision, pinned to one revision."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    request_id: str = Field(pattern=r"^[a-z0-9]{8,64}$")
+    model_id: str = Field(min_length=1, max_length=96)
+    revision: str = Field(min_length=1, max_length=128, description="commit sha (Hub) or content hash (local)")
+    task: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
+    precision: Literal["float32", "float16", "bfloat16"]
+    submitter: str = Field(min_length=1, max_length=96)
+    submitted_at: datetime
+    status: RequestStatus = RequestStatus.PENDING
+    attempts: int = Field(default=0, ge=0)
+    lease: Lease | None = None
+    error_kind: ErrorKind | None = None
+    error_message: str | None = Field(default=None, max_length=4000)
+    num_parameters: int | None = Field(default=None, ge=0)
+    result_id: str | None = None
+    updated_at: datetime
+    history: list[StatusChange] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _status_fits_fields(self) -> Request:
+        if self.status == RequestStatus.RUNNING and self.lease is None:
+            raise ValueError("a RUNNING request must carry a lease")
+        if self.status != RequestStatus.RUNNING and self.lease is not None:
+            raise ValueError(f"a {self.status.value} request must not carry a lease")
+        if self.status == RequestStatus.FAILED and (self.error_kind is None or not self.error_message):
+            raise ValueError("a FAILED request must carry error_kind and error_message")
+        if self.status == RequestStatus.FINISHED and self.result_id is None:
+            raise ValueError("a FINISHED request must name its result_id")
+        return self
+
+    @property
+    def dedup_key(self) -> tuple[str, str, str, str]:
+        return (self.model_id, self.revision, self.task, self.precision)
+
+
+class EnergyFigure(_Record):
+    """One energy figure over repetitions, in Wh per 1,000 queries.
+
+    `measured` is True only when every repetition came from a hardware energy counter (NVML, RAPL).
+    """
+
+    phase: str = Field(description="load, preprocess, forward, prefill, decode, denoise, or total")
+    device: Literal["gpu", "cpu", "ram"]
+    mean_wh_per_1k: float
+    std_wh_per_1k: float = Field(ge=0)
+    ci95_low_wh_per_1k: float
+    ci95_high_wh_per_1k: float
+    repetitions: int = Field(ge=1)
+    measured: bool
+    source: str = Field(description="meter that produced it, e.g. nvml_energy_counter, codecarbon_tdp_model")
+    net_of_idle_mean_wh_per_1k: float | None = Field(
+        default=None, description="the same figure with the idle baseline's energy over the window removed"
+    )
+
+
+class IdleBaseline(_Record):
+    """Power with the model loaded and idle, measured before and after the passes."""
+
+    device: Literal["gpu", "cpu", "ram"]
+    mean_power_w: float = Field(ge=0)
+    before_power_w: float = Field(ge=0)
+    after_power_w: float = Field(ge=0)
+    duration_s: float = Field(ge=0)
+    measured: bool
+    source: str
+
+
+class UnavailableMeter(_Record):
+    """A meter that could not run on this machine, and why (e.g. no NVIDIA GPU)."""
+
+    device: Literal["gpu", "cpu", "ram"]
+    source: str
+    reason: str
+
+
+class HardwareFingerprint(_Record):
+    """The machine a result was measured on; `hardware_class` decides which results are ranked together."""
+
+    hardware_class: str = Field(min_length=1, max_length=100)
+    accelerator_name: str | None = None
+    accelerator_count: int = Field(default=0, ge=0)
+    driver_version: str | None = None
+    power_limit_w: float | None = None
+    sm_clock_mhz: int | None = None
+    memory_clock_mhz: int | None = None
+    cpu_model: str
+    cpu_count: int = Field(ge=1)
+    ram_gb: float = Field(gt=0)
+    node: str | None = Field(default=None, description="host that ran the benchmark")
+
+
+class Outputs(_Record):
+    """What the model produced over one repetition's measured passes."""
+
+    queries: int = Field(ge=0)
+    input_tokens: int = Field(default=0, ge=0)
+    output_tokens: int = Field(default=0, ge=0)
+    images: int = Field(default=0, ge=0)
+    audio_seconds: float = Field(default=0.0, ge=0)
+
+
+class CarbonCrossCheck(_Record):
+    """codecarbon's own view of the run, kept beside ours to compare."""
+
+    gpu_wh_per_1k: float | None = None
+    cpu_wh_per_1k: float | None = None
+    ram_wh_per_1k: float | None = None
+    co2_g_per_1k: float | None = None
+    country_iso_code: str
+    region: str | None = None
+
+
+class Result(_Record):
+    """One benchmark of one model revision on one task under one config version."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    result_id: str = Field(pattern=r"^[a-z0-9]{8,64}$")
+    request_id: str | None = None
+    model_id: str = Field(min_length=1, max_length=96)
+    revision: str
+    task: str
+    config_version: str
+    precision: str
+    device: Literal["cpu", "cuda"]
+    num_parameters: int = Field(ge=0)
+    size_class: str
+    hardware: HardwareFingerprint
+    software: dict[str, str]
+    energy: list[EnergyFigure] = Field(min_length=1)
+    idle: list[IdleBaseline] = Field(default_factory=list)
+    unavailable_meters: list[UnavailableMeter] = Field(default_factory=list)
+    scored_device: Literal["gpu", "cpu"] = Field(description="the device whose energy ranks the model")
+    scored_energy_wh_per_1k: float = Field(gt=0, description="inference energy of the scored device")
+    decode_method: str | None = Field(default=None, description="how prefill and decode were separated")
+    latency_s_mean: float = Field(ge=0)
+    latency_s_p95: float = Field(ge=0)
+    throughput_queries_per_s: float = Field(ge=0)
+    outputs: Outputs
+    peak_memory_mb: float = Field(ge=0)
+    samples: int = Field(ge=1)
+    repetitions: int = Field(ge=1)
+    carbon: CarbonCrossCheck | None = None
+    started_at: datetime
+    finished_at: datetime
+    worker_id: str
+
+    def figure(self, phase: str, device: str) -> EnergyFigure | None:
+        """The figure for one phase and device, or None if it was not measured."""
+        return next((f for f in self.energy if f.phase == phase and f.device == device), None)
