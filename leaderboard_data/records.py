@@ -36,9 +36,7 @@ class _Record(BaseModel):
         try:
             return cls.model_validate_json(text)
         except ValidationError as exc:
-            detail = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '(record)'}: {e['msg']}" for e in exc.errors()
-            )
+            detail = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(record)'}: {e['msg']}" for e in exc.errors())
             raise RecordValidationError(path, detail) from exc
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,7 +89,7 @@ class StatusChange(_Record):
 class Request(_Record):
     """A model queued for benchmarking on one task at one precision, pinned to one revision."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     request_id: str = Field(pattern=r"^[a-z0-9]{8,64}$")
     model_id: str = Field(min_length=1, max_length=96)
     revision: str = Field(min_length=1, max_length=128, description="commit sha (Hub) or content hash (local)")
@@ -206,7 +204,7 @@ class CarbonCrossCheck(_Record):
 class Result(_Record):
     """One benchmark of one model revision on one task under one config version."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     result_id: str = Field(pattern=r"^[a-z0-9]{8,64}$")
     request_id: str | None = None
     model_id: str = Field(min_length=1, max_length=96)

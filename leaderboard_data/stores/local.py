@@ -180,8 +180,7 @@ class LocalStore(Store):
                 with contextlib.suppress(FileNotFoundError):
                     target.unlink()
                 self._prune_empty_dirs(target.parent)
-        log_line = {"revision": journal["revision"], "message": journal["message"],
-                    "at": datetime.now(UTC).isoformat()}
+        log_line = {"revision": journal["revision"], "message": journal["message"], "at": datetime.now(UTC).isoformat()}
         with open(self._meta / "log.jsonl", "a", encoding="utf-8") as log:
             log.write(json.dumps(log_line) + "\n")
         _fsync_write(self._meta / "HEAD", journal["revision"].encode())
