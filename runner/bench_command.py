@@ -1,0 +1,72 @@
+"""`energy-score bench`: one benchmark of one model on one task, outside the queue."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from leaderboard_data.configs import get_task_config
+from leaderboard_data.model_checks import inspect_model_folder
+from leaderboard_data.records import Result
+from leaderboard_data.stores import open_stores
+from runner.engine import BenchmarkSpec, run_benchmark
+from runner.tables import _table
+
+
+def summary_table(result: Result) -> str:
+    """Wh per 1,000 queries per phase and device with the 95% interval and its measured/estimated mark."""
+    rows = [
+        [
+            figure.phase,
+            figure.device,
+            f"{figure.mean_wh_per_1k:.5g}",
+            f"[{figure.ci95_low_wh_per_1k:.4g}, {figure.ci95_high_wh_per_1k:.4g}]",
+            "measured" if figure.measured else "estimated",
+            figure.source,
+        ]
+        for figure in result.energy
+    ]
+    table = _table(["phase", "device", "Wh/1k", "95% CI", "kind", "source"], rows)
+    missing = "".join(f"\nnot measured: {m.device} ({m.source}): {m.reason}" for m in result.unavailable_meters)
+    return (
+        f"{result.model_id} on {result.task} (config {result.config_version}), {result.device}, "
+        f"hardware {result.hardware.hardware_class}, {result.samples} queries x {result.repetitions} repetitions\n"
+        f"{table}{missing}\n"
+        f"scored ({result.scored_device}): {result.scored_energy_wh_per_1k:.5g} Wh per 1,000 queries; "
+        f"latency {result.latency_s_mean * 1000:.1f} ms mean, {result.latency_s_p95 * 1000:.1f} ms p95; "
+        f"throughput {result.throughput_queries_per_s:.2f} queries/s; peak memory {result.peak_memory_mb:.0f} MB"
+    )
+
+
+def run_bench_command(args: argparse.Namespace) -> int:
+    config = get_task_config(args.task)
+    folder = Path(args.model)
+    stores = open_stores(args.store)
+    if folder.is_dir():
+        model_id, revision = folder.name, "local-folder"
+    else:
+        info = stores.models.info(args.model)
+        folder = stores.models.download(args.model, info.sha)
+        model_id, revision = args.model, info.sha
+    inspect_model_folder(folder, model_id, revision, config)
+    spec = BenchmarkSpec(
+        model_id=model_id,
+        model_dir=folder,
+        revision=revision,
+        task_config=config,
+        device=args.device,
+        precision=args.precision,
+        samples=args.samples,
+        repetitions=args.repetitions,
+        dataset_path=args.dataset or stores.dataset_path(config),
+        hardware_class=args.hardware_class,
+        country_iso_code=args.country,
+        progress=True,
+    )
+    result = run_benchmark(spec)
+    print(summary_table(result))
+    if args.out:
+        args.out.write_text(result.to_json(), encoding="utf-8")
+        print(f"full record written to {args.out}", file=sys.stderr)
+    return 0

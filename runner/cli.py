@@ -1,0 +1,243 @@
+"""`energy-score`: the command line of the pipeline. Thin: it parses arguments and calls the library.
+
+Every command takes `--store` (`local:PATH` or `hub:ORG`, default from ENERGY_SCORE_STORE, else
+`local:./energy-score-data`). Bad input exits non-zero with one clear line on stderr and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from leaderboard_data.errors import EnergyScoreError
+from runner.errors import BenchmarkFailure
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
+_Handler = Callable[[argparse.Namespace], int]
+
+
+def _add_store(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="where requests and results live: local:PATH or hub:ORG (default: $ENERGY_SCORE_STORE, "
+        "else local:./energy-score-data)",
+    )
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from leaderboard_data.configs import load_task_configs
+    from leaderboard_data.stores import open_stores
+    from leaderboard_data.submission import submit_model
+
+    stores = open_stores(args.store)
+    receipt = submit_model(
+        stores,
+        load_task_configs(),
+        args.model_id,
+        task=args.task,
+        revision=args.revision,
+        precision=args.precision,
+        submitter=args.submitter or getpass.getuser(),
+    )
+    print(receipt.request.request_id)
+    where = f"position {receipt.position} in the queue" if receipt.position else receipt.request.status.value
+    print(
+        f"queued {receipt.request.model_id}@{receipt.request.revision[:12]} for {receipt.request.task} "
+        f"({receipt.request.precision}, {receipt.checked.num_parameters:,} parameters, size class "
+        f"{receipt.checked.size_class}): {where}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _cmd_queue(args: argparse.Namespace) -> int:
+    from leaderboard_data.configs import load_task_configs
+    from leaderboard_data.queue import RequestQueue
+    from leaderboard_data.records import RequestStatus
+    from leaderboard_data.stores import open_stores
+    from runner.tables import format_queue_table
+
+    queue = RequestQueue(open_stores(args.store).requests, load_task_configs())
+    status = RequestStatus(args.status) if args.status else None
+    requests = queue.list_requests(status)
+    if args.format == "json":
+        print(json.dumps([r.to_dict() for r in requests], indent=2))
+    else:
+        print(format_queue_table(requests))
+    for problem in queue.invalid_records():
+        print(f"warning: {problem}", file=sys.stderr)
+    return 0
+
+
+def _cmd_results(args: argparse.Namespace) -> int:
+    from leaderboard_data.configs import load_task_configs
+    from leaderboard_data.stores import open_stores
+    from runner.tables import format_results, ranked_results
+
+    configs = load_task_configs()
+    if args.task and args.task not in configs:
+        raise EnergyScoreError(f"unknown task {args.task[:64]!r}; known tasks: {', '.join(sorted(configs))}")
+    frame = ranked_results(open_stores(args.store).results, configs, args.task)
+    print(format_results(frame, args.format))
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from runner.bench_command import run_bench_command
+
+    return run_bench_command(args)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from runner.worker import run_worker_command
+
+    return run_worker_command(args)
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from leaderboard_data.configs import load_task_configs
+    from leaderboard_data.results import ResultsPublisher
+    from leaderboard_data.stores import open_stores
+
+    stores = open_stores(args.store)
+    publisher = ResultsPublisher(stores.requests, stores.results, load_task_configs())
+    published = publisher.publish_pending()
+    print(f"published {len(published)} result(s)")
+    if args.compact:
+        print(f"compacted {publisher.compact()} file(s)")
+    return 0
+
+
+def _cmd_cancel(args: argparse.Namespace) -> int:
+    from leaderboard_data.configs import load_task_configs
+    from leaderboard_data.queue import RequestQueue
+    from leaderboard_data.stores import open_stores
+
+    queue = RequestQueue(open_stores(args.store).requests, load_task_configs())
+    request = queue.cancel(args.request_id, by=args.by or getpass.getuser())
+    print(f"{request.request_id}: {request.status.value}")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    from leaderboard_data.stores import open_stores
+    from space.app import launch_app
+
+    launch_app(open_stores(args.store), host=args.host, port=args.port, block=True)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from runner.demo import run_demo_command
+
+    return run_demo_command(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full command tree; `energy-score COMMAND --help` explains each command."""
+    parser = argparse.ArgumentParser(
+        prog="energy-score",
+        description="Measure the energy AI models spend per 1,000 queries, per task, and rank them.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: _Handler, help_text: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        _add_store(cmd)
+        cmd.set_defaults(handler=handler)
+        return cmd
+
+    submit = command("submit", _cmd_submit, "Check a model and queue it for benchmarking on one task.")
+    submit.add_argument("model_id", metavar="MODEL_ID", help="Hub model id, e.g. org/name")
+    submit.add_argument("--task", required=True, help="task name, one of configs/*.yaml")
+    submit.add_argument("--revision", help="branch, tag or commit (default: latest; always pinned to a commit)")
+    submit.add_argument("--precision", choices=["float32", "float16", "bfloat16"], help="default: the task's")
+    submit.add_argument("--submitter", help="who submits (default: the local user)")
+
+    queue = command("queue", _cmd_queue, "List benchmark requests and their status.")
+    queue.add_argument("--status", choices=["PENDING", "RUNNING", "FINISHED", "FAILED", "CANCELLED"])
+    queue.add_argument("--format", choices=["table", "json"], default="table")
+
+    results = command("results", _cmd_results, "Ranked results with stars, per task.")
+    results.add_argument("--task", help="only this task")
+    results.add_argument("--format", choices=["table", "json", "csv"], default="table")
+
+    bench = command("bench", _cmd_bench, "Benchmark one model on one task, without the queue.")
+    bench.add_argument("model", metavar="MODEL_OR_PATH", help="a local model folder, or a model id of the store")
+    bench.add_argument("--task", required=True)
+    bench.add_argument("--samples", type=int, help="queries per pass (default: the config's 1,000)")
+    bench.add_argument("--repetitions", type=int, help="default: the config's")
+    bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    bench.add_argument("--precision", choices=["float32", "float16", "bfloat16"])
+    bench.add_argument("--dataset", help="dataset folder or Hub id (default: the config's source)")
+    bench.add_argument("--out", type=Path, help="write the full result record as JSON here")
+    bench.add_argument("--hardware-class", help="declare the hardware class (a reference machine)")
+    bench.add_argument("--country", default="USA", help="ISO code of the grid region for CO2 (default USA)")
+
+    run = command("run", _cmd_run, "Run a worker: claim requests, benchmark them, publish results.")
+    run.add_argument("--once", action="store_true", help="process one request, then exit")
+    run.add_argument("--max-jobs", type=int, help="exit after this many requests")
+    run.add_argument("--worker-id", help="default: host and pid")
+    run.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    run.add_argument("--poll", type=float, default=10.0, metavar="SECONDS", help="sleep when the queue is empty")
+    run.add_argument("--hardware-class", help="declare the hardware class (a reference machine)")
+    run.add_argument("--samples", type=int, help="override the configs' sample count (demo, smoke tests)")
+    run.add_argument("--repetitions", type=int, help="override the configs' repetitions")
+    run.add_argument("--lease", type=float, default=600.0, metavar="SECONDS", help="lease length")
+    run.add_argument("--exit-when-empty", action="store_true", help="exit instead of polling an empty queue")
+    run.add_argument("--executor", choices=["local", "ray"], default="local", help="where benchmarks run")
+    run.add_argument("--address", help="Ray cluster address (with --executor ray)")
+
+    publish = command("publish", _cmd_publish, "Publish finished results to the results dataset.")
+    publish.add_argument("--compact", action="store_true", help="also merge per-result files per task")
+
+    cancel = command("cancel", _cmd_cancel, "Cancel a pending request.")
+    cancel.add_argument("request_id")
+    cancel.add_argument("--by", help="who cancels (default: the local user)")
+
+    serve = command("serve", _cmd_serve, "Serve the leaderboard Space locally.")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=7860)
+
+    demo = command("demo", _cmd_demo, "Build small models offline, benchmark them on CPU, rank and serve them.")
+    demo.add_argument("--no-serve", action="store_true", help="print the rankings and exit")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=7860)
+    demo.add_argument("--samples", type=int, default=12, help="queries per pass (default 12)")
+    demo.add_argument("--repetitions", type=int, default=3, help="repetitions (default 3)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+    )
+    try:
+        return int(args.handler(args))
+    except EnergyScoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BenchmarkFailure as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Plain-text and machine-readable views of the queue and the ranked results, for the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from leaderboard_data.configs import TaskConfig
+from leaderboard_data.errors import FileNotInStoreError
+from leaderboard_data.ratings import apply_ratings, compute_thresholds, thresholds_from_json
+from leaderboard_data.records import Request
+from leaderboard_data.results import load_results_frame
+from leaderboard_data.stores import Store
+
+THRESHOLDS_PATH = "ratings/thresholds.json"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
+
+
+def format_queue_table(requests: Sequence[Request]) -> str:
+    """One line per request: id, status, model, task, precision, submitter, worker or failure reason."""
+    if not requests:
+        return "(no requests)"
+    rows = []
+    for r in requests:
+        if r.lease is not None:
+            detail = f"worker {r.lease.worker_id} since {r.lease.claimed_at:%Y-%m-%d %H:%M:%S}Z"
+        elif r.error_kind is not None:
+            detail = f"{r.error_kind.value}: {(r.error_message or '')[:80]}"
+        else:
+            detail = ""
+        rows.append(
+            [r.request_id, r.status.value, r.model_id, r.task, r.precision, r.submitter, str(r.attempts), detail]
+        )
+    return _table(["request", "status", "model", "task", "precision", "submitter", "attempts", "detail"], rows)
+
+
+def ranked_results(results_store: Store, task_configs: dict[str, TaskConfig], task: str | None) -> pd.DataFrame:
+    """Results with stars, ranked within their cohort; stars come from the published thresholds when present."""
+    frame = load_results_frame(results_store, task)
+    if frame.empty:
+        return frame
+    try:
+        thresholds = thresholds_from_json(results_store.read_file(THRESHOLDS_PATH).decode())
+    except FileNotInStoreError:
+        thresholds = compute_thresholds(load_results_frame(results_store), task_configs)
+    rated = apply_ratings(frame, thresholds)
+    return rated.sort_values(["task", "cohort", "rank", "model_id"], kind="stable").reset_index(drop=True)
+
+
+def _stars(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "-"
+    return "*" * int(value)
+
+
+def _energy(row: pd.Series) -> str:
+    mark = "measured" if row["scored_energy_measured"] else "estimated"
+    low, high = row["scored_energy_ci95_low"], row["scored_energy_ci95_high"]
+    return f"{row['scored_energy_wh_per_1k']:.4g} [{low:.3g}, {high:.3g}] ({row['scored_device']}, {mark})"
+
+
+def _table_for_task(task: str, frame: pd.DataFrame) -> str:
+    rows = [
+        [
+            str(row["rank"]),
+            _stars(row["stars"]),
+            str(row["model_id"]),
+            f"{int(row['num_parameters']):,}",
+            str(row["size_class"]),
+            _energy(row),
+            str(row["hardware_class"]),
+            str(row["config_version"]),
+            f"{int(row['samples'])}x{int(row['repetitions'])}",
+            str(row["rating_note"] or ""),
+        ]
+        for _, row in frame.iterrows()
+    ]
+    headers = ["rank", "stars", "model", "params", "class", "Wh per 1k queries [95% CI]", "hardware",
+               "config", "samples", "note"]
+    return f"== {task} ==\n" + _table(headers, rows)
+
+
+def format_results(frame: pd.DataFrame, fmt: str) -> str:
+    """Render ranked results as a table per task, JSON rows, or CSV."""
+    if fmt == "json":
+        records = json.loads(frame.drop(columns=["record_json"], errors="ignore").to_json(orient="records"))
+        return json.dumps(records, indent=2)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        frame.drop(columns=["record_json"], errors="ignore").to_csv(buffer, index=False)
+        return buffer.getvalue()
+    if frame.empty:
+        return "(no results yet)"
+    parts = [_table_for_task(str(task), group) for task, group in frame.groupby("task", sort=True)]
+    legend = (
+        "Energy: inference energy of the scored device in Wh per 1,000 queries, mean over repetitions with its "
+        "95% interval; 'estimated' means a model of the hardware, not a counter. Stars: 5 = least energy, by "
+        "quintile within task, hardware class (and size class for text generation)."
+    )
+    return "\n\n".join(parts) + "\n\n" + legend

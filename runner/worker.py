@@ -1,0 +1,305 @@
+"""The worker behind `energy-score run`: claim, benchmark in isolation, publish, repeat.
+
+Guarantees: a request is worked on by one worker at a time (the queue's leases); a model problem fails only its
+own request, with its reason; a transient store problem is retried; a measured result is written to a spool
+file before it is committed, so a crash or a store outage never loses it; SIGINT/SIGTERM stops the benchmark and
+returns the request to PENDING with nothing half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import TypeVar
+
+from leaderboard_data.configs import TaskConfig, load_task_configs
+from leaderboard_data.errors import LeaseLostError, QueueError, RecordValidationError, TransientStoreError
+from leaderboard_data.model_checks import ModelCheckError, inspect_model_folder
+from leaderboard_data.queue import RequestQueue
+from leaderboard_data.records import ErrorKind, Request, Result
+from leaderboard_data.results import ResultsPublisher
+from leaderboard_data.stores import Stores, open_stores
+from runner.engine import BenchmarkSpec
+from runner.errors import BenchmarkFailure
+from runner.executors import BenchmarkHandle, Executor, LocalProcessExecutor
+
+log = logging.getLogger("energy_score.worker")
+T = TypeVar("T")
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass
+class WorkerOptions:
+    """How a worker behaves; the CLI's `run` options map one to one."""
+
+    worker_id: str = field(default_factory=default_worker_id)
+    device: str = "cpu"
+    poll_s: float = 10.0
+    max_jobs: int | None = None
+    exit_when_empty: bool = False
+    hardware_class: str | None = None
+    samples: int | None = None
+    repetitions: int | None = None
+    lease_s: float = 600.0
+    country_iso_code: str = "USA"
+    max_store_retries: int = 5
+
+    @property
+    def heartbeat_s(self) -> float:
+        """Renew the lease four times per lease period, so one missed beat never loses it."""
+        return max(0.2, self.lease_s / 4)
+
+
+@dataclass
+class WorkerStats:
+    finished: int = 0
+    failed: int = 0
+    released: int = 0
+    recovered: int = 0
+
+
+class Worker:
+    """One worker over one deployment's stores. `stop()` may be called from a signal handler."""
+
+    def __init__(
+        self,
+        stores: Stores,
+        task_configs: dict[str, TaskConfig],
+        options: WorkerOptions,
+        executor: Executor | None = None,
+    ) -> None:
+        self.stores = stores
+        self.task_configs = task_configs
+        self.options = options
+        self.executor: Executor = executor or LocalProcessExecutor()
+        self.queue = RequestQueue(stores.requests, task_configs, lease_s=options.lease_s)
+        self.publisher = ResultsPublisher(stores.requests, stores.results, task_configs)
+        self.stats = WorkerStats()
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> WorkerStats:
+        """Work until stopped, `max_jobs` is reached, or (with exit_when_empty) the queue is empty."""
+        log.info("worker %s started on %s (store %s)", self.options.worker_id, self.options.device, self.stores.spec)
+        self._recover_spool()
+        jobs = 0
+        while not self.stopping:
+            if self.options.max_jobs is not None and jobs >= self.options.max_jobs:
+                break
+            try:
+                worked = self.process_next()
+            except TransientStoreError as exc:
+                log.warning("store unavailable (%s); retrying after backoff", exc)
+                self._sleep(self._backoff(1))
+                continue
+            if worked:
+                jobs += 1
+            elif self.options.exit_when_empty:
+                break
+            else:
+                self._sleep(self.options.poll_s * random.uniform(0.5, 1.5))
+        self._publish_pending()
+        log.info("worker %s stopped: %s", self.options.worker_id, self.stats)
+        return self.stats
+
+    def process_next(self) -> bool:
+        """Claim and benchmark one request; False when there was nothing to claim."""
+        self._publish_pending()
+        request = self.queue.claim(self.options.worker_id, tasks=set(self.task_configs))
+        if request is None:
+            return False
+        log.info("claimed %s: %s@%s for %s", request.request_id, request.model_id, request.revision[:12], request.task)
+        try:
+            self._benchmark(request)
+        except LeaseLostError as exc:
+            log.warning("lost the lease on %s (%s); dropping my work on it", request.request_id, exc)
+        except Exception as exc:  # one bad request must never kill the worker
+            log.exception("internal error on %s", request.request_id)
+            self._fail(request, ErrorKind.INTERNAL, f"internal error in the worker: {type(exc).__name__}: {exc}")
+        return True
+
+    def _benchmark(self, request: Request) -> None:
+        config = self.task_configs[request.task]
+        try:
+            log.info("loading %s", request.model_id)
+            folder = self.stores.models.download(request.model_id, request.revision)
+            inspect_model_folder(folder, request.model_id, request.revision, config)
+        except ModelCheckError as exc:
+            self._fail(request, exc.kind, str(exc))
+            return
+        spec = self._spec(request, folder, config)
+        handle = self.executor.start(spec, config.timeout_s)
+        log.info("benchmarking %s (timeout %.0f s)", request.request_id, config.timeout_s)
+        try:
+            result = self._await(request, handle)
+        except BenchmarkFailure as failure:
+            self._fail(request, failure.kind, failure.message)
+            return
+        if result is None:  # stopped by a signal
+            self._call_store(lambda: self.queue.release(request.request_id, self.options.worker_id, "worker stopped"))
+            self.stats.released += 1
+            log.info("released %s back to PENDING", request.request_id)
+            return
+        self._finish(request, result)
+
+    def _spec(self, request: Request, folder: Path, config: TaskConfig) -> BenchmarkSpec:
+        return BenchmarkSpec(
+            model_id=request.model_id,
+            model_dir=folder,
+            revision=request.revision,
+            task_config=config,
+            device="cuda" if self.options.device == "cuda" else "cpu",
+            precision=request.precision,
+            samples=self.options.samples,
+            repetitions=self.options.repetitions,
+            dataset_path=self.stores.dataset_path(config),
+            request_id=request.request_id,
+            worker_id=self.options.worker_id,
+            hardware_class=self.options.hardware_class,
+            country_iso_code=self.options.country_iso_code,
+        )
+
+    def _await(self, request: Request, handle: BenchmarkHandle) -> Result | None:
+        """Poll the benchmark, renewing the lease; None if the worker was asked to stop."""
+        next_beat = time.monotonic() + self.options.heartbeat_s
+        while True:
+            if self.stopping:
+                handle.terminate()
+                return None
+            result = handle.poll(0.2)
+            if result is not None:
+                return result
+            if time.monotonic() >= next_beat:
+                try:
+                    self._call_store(lambda: self.queue.heartbeat(request.request_id, self.options.worker_id))
+                except LeaseLostError:
+                    handle.terminate()
+                    raise
+                next_beat = time.monotonic() + self.options.heartbeat_s
+
+    def _finish(self, request: Request, result: Result) -> None:
+        spool = self._spool_path(request.request_id)
+        spool.parent.mkdir(parents=True, exist_ok=True)
+        spool.write_text(result.to_json(), encoding="utf-8")
+        self._call_store(lambda: self.queue.finish(request.request_id, self.options.worker_id, result))
+        spool.unlink()
+        self.stats.finished += 1
+        log.info(
+            "finished %s: %.4g Wh per 1,000 queries (%s)",
+            request.request_id,
+            result.scored_energy_wh_per_1k,
+            result.scored_device,
+        )
+        self._publish_pending()
+
+    def _fail(self, request: Request, kind: ErrorKind, message: str) -> None:
+        log.warning("failed %s: %s: %s", request.request_id, kind.value, message)
+        try:
+            self._call_store(lambda: self.queue.fail(request.request_id, self.options.worker_id, kind, message))
+            self.stats.failed += 1
+        except LeaseLostError:
+            log.warning("lease on %s already lost; leaving it to its new holder", request.request_id)
+
+    def _spool_path(self, request_id: str) -> Path:
+        return self.stores.spool_dir / f"{request_id}.json"
+
+    def _recover_spool(self) -> None:
+        """Commit results measured before a crash or an outage: the queue accepts one only while the request is
+        not finished by anyone else, so a recovered result is never published twice."""
+        folder = self.stores.spool_dir
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.glob("*.json")):
+            try:
+                result = Result.from_json(path.read_bytes(), str(path))
+            except RecordValidationError as exc:
+                log.error("spooled result unreadable, left in place: %s", exc)
+                continue
+            try:
+                self._call_store(lambda r=result: self.queue.finish_recovered(r))
+                self.stats.recovered += 1
+                log.info("published spooled result %s", result.result_id)
+            except QueueError as exc:
+                log.warning("spooled result %s not needed: %s", result.result_id, exc)
+            path.unlink()
+
+    def _publish_pending(self) -> None:
+        try:
+            published = self.publisher.publish_pending()
+        except TransientStoreError as exc:
+            log.warning("publishing deferred, store unavailable: %s", exc)
+            return
+        for result_id in published:
+            log.info("published result %s to %s", result_id, self.stores.results.location)
+
+    def _call_store(self, operation: Callable[[], T]) -> T:
+        """Run a queue operation, retrying transient store failures with exponential backoff and jitter."""
+        for attempt in range(1, self.options.max_store_retries + 1):
+            try:
+                return operation()
+            except TransientStoreError as exc:
+                if attempt == self.options.max_store_retries:
+                    raise
+                delay = self._backoff(attempt)
+                log.warning("store error (%s); retry %d in %.1f s", exc, attempt, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _backoff(attempt: int) -> float:
+        return min(30.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
+
+    def _sleep(self, seconds: float) -> None:
+        self._stop.wait(seconds)
+
+
+def run_worker_command(args: argparse.Namespace) -> int:
+    """The CLI's `run`: build a worker from the options and run it with clean signal handling."""
+    stores = open_stores(args.store)
+    options = WorkerOptions(
+        worker_id=args.worker_id or default_worker_id(),
+        device=args.device,
+        poll_s=args.poll,
+        max_jobs=1 if args.once else args.max_jobs,
+        exit_when_empty=args.exit_when_empty or args.once,
+        hardware_class=args.hardware_class,
+        samples=args.samples,
+        repetitions=args.repetitions,
+        lease_s=args.lease,
+    )
+    executor: Executor | None = None
+    if args.executor == "ray":
+        from runner.ray_executor import RayExecutor
+
+        executor = RayExecutor(address=args.address, device=args.device, hardware_class=args.hardware_class)
+    worker = Worker(stores, load_task_configs(), options, executor)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: finishing cleanly", signal.Signals(signum).name)
+        worker.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):
+            signal.signal(sig, on_signal)
+    worker.run()
+    return 0
