@@ -32,3 +32,8 @@ class BenchmarkFailure(Exception):
 
     def __str__(self) -> str:
         return f"{self.kind.value}: {self.message}"
+
+
+class BenchmarkLost(Exception):
+    """The benchmark's process or node vanished (not the model's fault): the request goes back to the queue and
+    will be measured again as a new, whole run."""

@@ -16,7 +16,10 @@ class BenchmarkHandle(Protocol):
     """A benchmark in flight."""
 
     def poll(self, timeout_s: float) -> Result | None:
-        """Wait up to `timeout_s`; the Result when done, None while running; raises BenchmarkFailure."""
+        """Wait up to `timeout_s`; the Result when done, None while running.
+
+        Raises BenchmarkFailure (the model's or the benchmark's fault) or BenchmarkLost (the machine's).
+        """
         ...
 
     def terminate(self) -> None:
@@ -27,6 +30,10 @@ class BenchmarkHandle(Protocol):
 class Executor(Protocol):
     """Starts benchmarks."""
 
+    def capacity(self) -> int:
+        """How many benchmarks may be in flight at once."""
+        ...
+
     def start(self, spec: BenchmarkSpec, timeout_s: float) -> BenchmarkHandle: ...
 
 
@@ -35,6 +42,9 @@ class LocalProcessExecutor:
 
     def __init__(self, memory_limit_mb: int | None = None) -> None:
         self.memory_limit_mb = memory_limit_mb
+
+    def capacity(self) -> int:
+        return 1
 
     def start(self, spec: BenchmarkSpec, timeout_s: float) -> BenchmarkHandle:
         return _LocalHandle(IsolatedBenchmark(spec, timeout_s, memory_limit_mb=self.memory_limit_mb))

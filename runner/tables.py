@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
+from leaderboard_data.results import load_results_frame
 
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.errors import FileNotInStoreError
 from leaderboard_data.ratings import apply_ratings, compute_thresholds, thresholds_from_json
 from leaderboard_data.records import Request
-from leaderboard_data.results import load_results_frame
 from leaderboard_data.stores import Store
 
 THRESHOLDS_PATH = "ratings/thresholds.json"
@@ -87,8 +87,18 @@ def _table_for_task(task: str, frame: pd.DataFrame) -> str:
         ]
         for _, row in frame.iterrows()
     ]
-    headers = ["rank", "stars", "model", "params", "class", "Wh per 1k queries [95% CI]", "hardware",
-               "config", "samples", "note"]
+    headers = [
+        "rank",
+        "stars",
+        "model",
+        "params",
+        "class",
+        "Wh per 1k queries [95% CI]",
+        "hardware",
+        "config",
+        "samples",
+        "note",
+    ]
     return f"== {task} ==\n" + _table(headers, rows)
 
 

@@ -23,15 +23,16 @@ from pathlib import Path
 from types import FrameType
 from typing import TypeVar
 
+from leaderboard_data.model_checks import ModelCheckError, inspect_model_folder
+from leaderboard_data.results import ResultsPublisher
+
 from leaderboard_data.configs import TaskConfig, load_task_configs
 from leaderboard_data.errors import LeaseLostError, QueueError, RecordValidationError, TransientStoreError
-from leaderboard_data.model_checks import ModelCheckError, inspect_model_folder
 from leaderboard_data.queue import RequestQueue
 from leaderboard_data.records import ErrorKind, Request, Result
-from leaderboard_data.results import ResultsPublisher
 from leaderboard_data.stores import Stores, open_stores
 from runner.engine import BenchmarkSpec
-from runner.errors import BenchmarkFailure
+from runner.errors import BenchmarkFailure, BenchmarkLost
 from runner.executors import BenchmarkHandle, Executor, LocalProcessExecutor
 
 log = logging.getLogger("energy_score.worker")
@@ -62,6 +63,13 @@ class WorkerOptions:
     def heartbeat_s(self) -> float:
         """Renew the lease four times per lease period, so one missed beat never loses it."""
         return max(0.2, self.lease_s / 4)
+
+
+@dataclass
+class _Job:
+    request: Request
+    handle: BenchmarkHandle
+    next_beat: float
 
 
 @dataclass
@@ -99,68 +107,120 @@ class Worker:
         return self._stop.is_set()
 
     def run(self) -> WorkerStats:
-        """Work until stopped, `max_jobs` is reached, or (with exit_when_empty) the queue is empty."""
+        """Work until stopped, `max_jobs` is reached, or (with exit_when_empty) the queue is empty.
+
+        As many benchmarks are in flight as the executor has slots: one for a local child process, the free
+        GPUs or CPU slots of a Ray cluster. Each lease is renewed while its benchmark runs.
+        """
         log.info("worker %s started on %s (store %s)", self.options.worker_id, self.options.device, self.stores.spec)
         self._recover_spool()
-        jobs = 0
-        while not self.stopping:
-            if self.options.max_jobs is not None and jobs >= self.options.max_jobs:
+        self._publish_pending()
+        jobs: list[_Job] = []
+        started = 0
+        while True:
+            if self.stopping:
+                self._release_all(jobs)
                 break
-            try:
-                worked = self.process_next()
-            except TransientStoreError as exc:
-                log.warning("store unavailable (%s); retrying after backoff", exc)
-                self._sleep(self._backoff(1))
+            queue_empty = False
+            while len(jobs) < self.executor.capacity() and not self._quota_reached(started):
+                try:
+                    claimed, job = self._start_next()
+                except TransientStoreError as exc:
+                    log.warning("store unavailable (%s); retrying after backoff", exc)
+                    self._sleep(self._backoff(1))
+                    break
+                if not claimed:
+                    queue_empty = True
+                    break
+                started += 1
+                if job is not None:
+                    jobs.append(job)
+            if not jobs:
+                if self._quota_reached(started) or (queue_empty and self.options.exit_when_empty):
+                    break
+                if queue_empty:
+                    self._sleep(self.options.poll_s * random.uniform(0.5, 1.5))
                 continue
-            if worked:
-                jobs += 1
-            elif self.options.exit_when_empty:
-                break
-            else:
-                self._sleep(self.options.poll_s * random.uniform(0.5, 1.5))
+            jobs = [job for job in jobs if not self._step(job, poll_s=0.2 / len(jobs))]
         self._publish_pending()
         log.info("worker %s stopped: %s", self.options.worker_id, self.stats)
         return self.stats
 
-    def process_next(self) -> bool:
-        """Claim and benchmark one request; False when there was nothing to claim."""
-        self._publish_pending()
+    def _quota_reached(self, started: int) -> bool:
+        return self.options.max_jobs is not None and started >= self.options.max_jobs
+
+    def _start_next(self) -> tuple[bool, _Job | None]:
+        """Claim a request and start its benchmark: (whether one was claimed, its job unless it failed early)."""
         request = self.queue.claim(self.options.worker_id, tasks=set(self.task_configs))
         if request is None:
-            return False
+            return False, None
         log.info("claimed %s: %s@%s for %s", request.request_id, request.model_id, request.revision[:12], request.task)
-        try:
-            self._benchmark(request)
-        except LeaseLostError as exc:
-            log.warning("lost the lease on %s (%s); dropping my work on it", request.request_id, exc)
-        except Exception as exc:  # one bad request must never kill the worker
-            log.exception("internal error on %s", request.request_id)
-            self._fail(request, ErrorKind.INTERNAL, f"internal error in the worker: {type(exc).__name__}: {exc}")
-        return True
-
-    def _benchmark(self, request: Request) -> None:
         config = self.task_configs[request.task]
         try:
             log.info("loading %s", request.model_id)
             folder = self.stores.models.download(request.model_id, request.revision)
             inspect_model_folder(folder, request.model_id, request.revision, config)
+            handle = self.executor.start(self._spec(request, folder, config), config.timeout_s)
         except ModelCheckError as exc:
             self._fail(request, exc.kind, str(exc))
-            return
-        spec = self._spec(request, folder, config)
-        handle = self.executor.start(spec, config.timeout_s)
+            return True, None
+        except TransientStoreError:
+            worker_id = self.options.worker_id
+            self._call_store(lambda: self.queue.release(request.request_id, worker_id, "model fetch failed"))
+            raise
+        except Exception as exc:  # one bad request must never kill the worker
+            log.exception("internal error starting %s", request.request_id)
+            self._fail(request, ErrorKind.INTERNAL, f"internal error in the worker: {type(exc).__name__}: {exc}")
+            return True, None
         log.info("benchmarking %s (timeout %.0f s)", request.request_id, config.timeout_s)
+        return True, _Job(request, handle, time.monotonic() + self.options.heartbeat_s)
+
+    def _step(self, job: _Job, poll_s: float) -> bool:
+        """Advance one job: poll it, renew its lease when due; True once the job is over."""
+        request = job.request
         try:
-            result = self._await(request, handle)
+            result = job.handle.poll(poll_s)
+            if result is not None:
+                self._finish(request, result)
+                return True
+            if time.monotonic() >= job.next_beat:
+                self._call_store(lambda: self.queue.heartbeat(request.request_id, self.options.worker_id))
+                job.next_beat = time.monotonic() + self.options.heartbeat_s
+            return False
+        except BenchmarkLost as lost:
+            reason = f"benchmark lost: {lost}"
+            log.warning("%s: %s; returning it to the queue", request.request_id, reason)
+            self._call_store(lambda: self.queue.release(request.request_id, self.options.worker_id, reason))
+            self.stats.released += 1
+            return True
         except BenchmarkFailure as failure:
             self._fail(request, failure.kind, failure.message)
-            return
-        if result is None:  # stopped by a signal
-            self._call_store(lambda: self.queue.release(request.request_id, self.options.worker_id, "worker stopped"))
-            self.stats.released += 1
-            log.info("released %s back to PENDING", request.request_id)
-            return
-        self._finish(request, result)
+            return True
+        except LeaseLostError as exc:
+            log.warning("lost the lease on %s (%s); dropping my work on it", request.request_id, exc)
+            job.handle.terminate()
+            return True
+        except TransientStoreError as exc:
+            log.warning("store unavailable while running %s (%s); will retry", request.request_id, exc)
+            return False
+        except Exception as exc:  # one bad request must never kill the worker
+            log.exception("internal error on %s", request.request_id)
+            job.handle.terminate()
+            self._fail(request, ErrorKind.INTERNAL, f"internal error in the worker: {type(exc).__name__}: {exc}")
+            return True
+
+    def _release_all(self, jobs: list[_Job]) -> None:
+        """Stop every benchmark in flight and hand its request back: nothing half-measured is kept."""
+        for job in jobs:
+            job.handle.terminate()
+            try:
+                self._call_store(
+                    lambda j=job: self.queue.release(j.request.request_id, self.options.worker_id, "worker stopped")
+                )
+                self.stats.released += 1
+                log.info("released %s back to PENDING", job.request.request_id)
+            except (LeaseLostError, TransientStoreError) as exc:
+                log.warning("could not release %s (%s); its lease will expire", job.request.request_id, exc)
 
     def _spec(self, request: Request, folder: Path, config: TaskConfig) -> BenchmarkSpec:
         return BenchmarkSpec(
@@ -178,24 +238,6 @@ class Worker:
             hardware_class=self.options.hardware_class,
             country_iso_code=self.options.country_iso_code,
         )
-
-    def _await(self, request: Request, handle: BenchmarkHandle) -> Result | None:
-        """Poll the benchmark, renewing the lease; None if the worker was asked to stop."""
-        next_beat = time.monotonic() + self.options.heartbeat_s
-        while True:
-            if self.stopping:
-                handle.terminate()
-                return None
-            result = handle.poll(0.2)
-            if result is not None:
-                return result
-            if time.monotonic() >= next_beat:
-                try:
-                    self._call_store(lambda: self.queue.heartbeat(request.request_id, self.options.worker_id))
-                except LeaseLostError:
-                    handle.terminate()
-                    raise
-                next_beat = time.monotonic() + self.options.heartbeat_s
 
     def _finish(self, request: Request, result: Result) -> None:
         spool = self._spool_path(request.request_id)
