@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from leaderboard_data.model_checks import inspect_model_folder
-
 from leaderboard_data.configs import get_task_config
+from leaderboard_data.model_checks import inspect_model_folder
 from leaderboard_data.records import Result
 from leaderboard_data.stores import open_stores
 from runner.engine import BenchmarkSpec, run_benchmark

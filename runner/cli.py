@@ -104,9 +104,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    from leaderboard_data.results import ResultsPublisher
-
     from leaderboard_data.configs import load_task_configs
+    from leaderboard_data.results import ResultsPublisher
     from leaderboard_data.stores import open_stores
 
     stores = open_stores(args.store)
@@ -131,9 +130,8 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    from space.app import launch_app
-
     from leaderboard_data.stores import open_stores
+    from space.app import launch_app
 
     launch_app(open_stores(args.store), host=args.host, port=args.port, block=True)
     return 0

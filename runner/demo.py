@@ -15,10 +15,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from leaderboard_data.model_source import LocalModelSource
-
 from leaderboard_data.configs import Pipeline, TaskConfig, load_task_configs
 from leaderboard_data.errors import DuplicateRequestError
+from leaderboard_data.model_source import LocalModelSource
 from leaderboard_data.queue import SubmissionQuota
 from leaderboard_data.stores import LocalStore, Stores, open_stores
 from leaderboard_data.submission import submit_model

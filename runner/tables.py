@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from leaderboard_data.results import load_results_frame
 
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.errors import FileNotInStoreError
 from leaderboard_data.ratings import apply_ratings, compute_thresholds, thresholds_from_json
 from leaderboard_data.records import Request
+from leaderboard_data.results import load_results_frame
 from leaderboard_data.stores import Store
 
 THRESHOLDS_PATH = "ratings/thresholds.json"

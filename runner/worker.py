@@ -23,13 +23,12 @@ from pathlib import Path
 from types import FrameType
 from typing import TypeVar
 
-from leaderboard_data.model_checks import ModelCheckError, inspect_model_folder
-from leaderboard_data.results import ResultsPublisher
-
 from leaderboard_data.configs import TaskConfig, load_task_configs
 from leaderboard_data.errors import LeaseLostError, QueueError, RecordValidationError, TransientStoreError
+from leaderboard_data.model_checks import ModelCheckError, inspect_model_folder
 from leaderboard_data.queue import RequestQueue
 from leaderboard_data.records import ErrorKind, Request, Result
+from leaderboard_data.results import ResultsPublisher
 from leaderboard_data.stores import Stores, open_stores
 from runner.engine import BenchmarkSpec
 from runner.errors import BenchmarkFailure, BenchmarkLost
@@ -333,7 +332,9 @@ def run_worker_command(args: argparse.Namespace) -> int:
     if args.executor == "ray":
         from runner.ray_executor import RayExecutor
 
-        executor = RayExecutor(address=args.address, device=args.device, hardware_class=args.hardware_class)
+        executor = RayExecutor(
+            address=args.address, device=args.device, hardware_class=args.hardware_class, store_spec=stores.spec
+        )
     worker = Worker(stores, load_task_configs(), options, executor)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
