@@ -1,0 +1,106 @@
+"""The task configs: all eleven load and validate; a broken one is an error naming the file and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from leaderboard_data.configs import Pipeline, get_task_config, load_task_config, load_task_configs
+from leaderboard_data.errors import ConfigError
+
+ELEVEN_TASKS = {
+    "text_generation",
+    "text_generation_reasoning",
+    "summarization",
+    "extractive_qa",
+    "text_classification",
+    "sentence_similarity",
+    "image_classification",
+    "object_detection",
+    "automatic_speech_recognition",
+    "image_generation",
+    "image_captioning",
+}
+
+
+def test_all_eleven_tasks_load_with_the_standard_protocol() -> None:
+    configs = load_task_configs()
+    assert set(configs) == ELEVEN_TASKS
+    for config in configs.values():
+        assert config.num_samples == 1000
+        assert config.batch_size == 1
+        assert config.repetitions >= 3
+        assert config.min_window_s.cuda >= 10
+        assert config.config_version.count(".") == 1
+
+
+def test_generation_lengths_are_fixed_where_the_reference_fixes_them() -> None:
+    configs = load_task_configs()
+    for task in ("text_generation", "summarization", "image_captioning", "automatic_speech_recognition"):
+        generation = configs[task].generation
+        assert generation is not None
+        assert generation.min_new_tokens == generation.max_new_tokens == 10
+    reasoning = configs["text_generation_reasoning"]
+    assert reasoning.pipeline == Pipeline.TEXT_GENERATION
+    assert reasoning.generation is not None and reasoning.generation.reasoning
+    assert reasoning.generation.max_new_tokens == 8192
+    assert configs["image_generation"].diffusion is not None
+    assert configs["image_generation"].diffusion.num_inference_steps == 30
+    assert configs["text_generation"].precision.cuda == "float16"
+
+
+def _write(folder: Path, name: str, data: object) -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return path
+
+
+def _valid(task: str = "text_classification") -> dict[str, object]:
+    raw = yaml.safe_load((Path(__file__).parent.parent / "configs" / "text_classification.yaml").read_text())
+    raw["task"] = task
+    return raw
+
+
+def test_unknown_key_is_rejected_naming_file_and_field(tmp_path: Path) -> None:
+    data = _valid()
+    data["batchsize"] = 4
+    path = _write(tmp_path, "text_classification", data)
+    with pytest.raises(ConfigError, match=r"text_classification\.yaml.*batchsize"):
+        load_task_config(path)
+
+
+def test_wrong_type_names_the_nested_field(tmp_path: Path) -> None:
+    data = _valid()
+    data["min_window_s"] = {"cpu": "soon", "cuda": 10}
+    with pytest.raises(ConfigError, match=r"min_window_s\.cpu"):
+        load_task_config(_write(tmp_path, "text_classification", data))
+
+
+def test_generation_section_must_fit_the_pipeline(tmp_path: Path) -> None:
+    data = _valid()
+    data["generation"] = {"max_new_tokens": 10, "min_new_tokens": 10}
+    with pytest.raises(ConfigError, match="takes no 'generation'"):
+        load_task_config(_write(tmp_path, "text_classification", data))
+
+
+def test_task_name_must_match_file_name(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="must equal the file name"):
+        load_task_config(_write(tmp_path, "other_name", _valid()))
+
+
+@pytest.mark.parametrize("text", ["task: [unclosed", "- just\n- a list\n", ""])
+def test_malformed_yaml_is_a_clear_error(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError, match="text_classification.yaml"):
+        load_task_config(_write(tmp_path, "text_classification", text))
+
+
+def test_unknown_task_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="unknown task 'poetry'.*text_generation"):
+        get_task_config("poetry")
+
+
+def test_empty_config_folder_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no task configs"):
+        load_task_configs(tmp_path)
