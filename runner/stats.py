@@ -1,0 +1,123 @@
+"""Statistics over repetitions: mean, sample standard deviation and a Student-t 95% confidence interval.
+
+A reading of zero or less is a broken measurement (a stalled counter, a wrapped RAPL register), never a fast
+model: it raises `NonPositiveReadingError` instead of being averaged in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Two-sided 95% Student t quantiles by degrees of freedom, used when scipy is not importable.
+_T95 = {
+    1: 12.706,
+    2: 4.303,
+    3: 3.182,
+    4: 2.776,
+    5: 2.571,
+    6: 2.447,
+    7: 2.365,
+    8: 2.306,
+    9: 2.262,
+    10: 2.228,
+    12: 2.179,
+    15: 2.131,
+    20: 2.086,
+    25: 2.060,
+    30: 2.042,
+    40: 2.021,
+    60: 2.000,
+    120: 1.980,
+}
+
+
+class NonPositiveReadingError(ValueError):
+    """A repetition's reading was zero or negative; the message names the figure and the repetition."""
+
+    def __init__(self, label: str, index: int, value: float) -> None:
+        super().__init__(f"{label}: repetition {index + 1} read {value!r}, which is not a positive energy")
+        self.label = label
+        self.index = index
+        self.value = value
+
+
+def t_quantile_95(df: float) -> float:
+    """Two-sided 95% quantile of Student's t with `df` degrees of freedom."""
+    if df <= 0 or math.isinf(df):
+        return 1.959964
+    try:
+        from scipy.stats import t as student_t
+
+        return float(student_t.ppf(0.975, df))
+    except ImportError:
+        # Conservative: the quantile of the largest tabulated df not above df.
+        key = max((k for k in _T95 if k <= df), default=1)
+        return _T95[key]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean of n readings with its spread. Units are whatever the readings were in.
+
+    `std` is the spread of one reading; `sem` the standard error of the mean; `df` the degrees of freedom of the
+    t interval (Welch-Satterthwaite for derived figures).
+    """
+
+    mean: float
+    std: float
+    n: int
+    sem: float
+    df: float
+
+    @property
+    def ci95(self) -> tuple[float, float]:
+        if self.n < 2 or self.sem == 0:
+            return (self.mean, self.mean)
+        half = t_quantile_95(self.df) * self.sem
+        return (self.mean - half, self.mean + half)
+
+    def scaled(self, factor: float) -> Summary:
+        """The same summary with every reading multiplied by `factor` (a unit change)."""
+        f = abs(factor)
+        return Summary(mean=self.mean * factor, std=self.std * f, n=self.n, sem=self.sem * f, df=self.df)
+
+
+def summarize(readings: Sequence[float], label: str = "reading", require_positive: bool = True) -> Summary:
+    """Mean, sample std (n-1) and standard error of repetition readings.
+
+    Raises:
+        NonPositiveReadingError: a reading is <= 0 while `require_positive`.
+        ValueError: no readings.
+    """
+    if not readings:
+        raise ValueError(f"{label}: no readings")
+    if require_positive:
+        for i, value in enumerate(readings):
+            if not value > 0:
+                raise NonPositiveReadingError(label, i, value)
+    n = len(readings)
+    mean = math.fsum(readings) / n
+    std = math.sqrt(math.fsum((x - mean) ** 2 for x in readings) / (n - 1)) if n > 1 else 0.0
+    return Summary(mean=mean, std=std, n=n, sem=std / math.sqrt(n), df=float(n - 1))
+
+
+def difference(a: Summary, b: Summary) -> Summary:
+    """a - b for independent means: variances add, degrees of freedom by Welch-Satterthwaite."""
+    sem = math.sqrt(a.sem**2 + b.sem**2)
+    std = math.sqrt(a.std**2 + b.std**2)
+    terms = [(s.sem**4 / s.df) for s in (a, b) if s.df > 0 and s.sem > 0]
+    df = (sem**4 / math.fsum(terms)) if terms and sem > 0 else float(min(a.n, b.n) - 1)
+    return Summary(mean=a.mean - b.mean, std=std, n=min(a.n, b.n), sem=sem, df=df)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) with linear interpolation between order statistics."""
+    if not values:
+        raise ValueError("percentile of no values")
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100.0
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)

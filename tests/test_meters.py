@@ -1,0 +1,215 @@
+"""Energy meters: the timeline and windows, NVML faked at its boundary, codecarbon for real on this CPU."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from unittest import mock
+
+import pynvml
+import pytest
+
+from runner.meters import CodecarbonMeter, EnergyMeter, MeterError, NullMeter, NvmlMeter, detect_meters
+from runner.meters.nvml import COUNTER_SOURCE, POWER_SOURCE, NvmlError, NvmlLibraryError
+
+
+class LinearMeter(EnergyMeter):
+    """A fake hardware counter: `watts` times seconds since it opened."""
+
+    source = "linear"
+    sample_period_s = 0.01
+
+    def __init__(self, watts: float = 10.0) -> None:
+        super().__init__()
+        self.watts = watts
+        self.t0 = 0.0
+
+    def is_available(self) -> bool:
+        return True
+
+    @property
+    def devices(self) -> dict[str, tuple[bool, str]]:
+        return {"cpu": (True, "linear")}
+
+    def _open(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def _read(self) -> dict[str, float]:
+        return {"cpu": self.watts * (time.perf_counter() - self.t0), "side": 1.0}
+
+
+@pytest.fixture
+def linear() -> Iterator[LinearMeter]:
+    meter = LinearMeter()
+    meter.start()
+    yield meter
+    meter.close()
+
+
+def test_window_energy_is_the_counter_delta(linear: LinearMeter) -> None:
+    linear.begin_window("outer")
+    time.sleep(0.05)
+    linear.begin_window("inner")
+    time.sleep(0.05)
+    inner = linear.end_window("inner")
+    outer = linear.end_window("outer")
+    assert inner.energy_j("cpu") == pytest.approx(10.0 * inner.duration_s, rel=1e-3)
+    assert outer.energy_j("cpu") == pytest.approx(10.0 * outer.duration_s, rel=1e-3)
+    assert outer.energy_j("cpu") > inner.energy_j("cpu") > 0
+    assert inner.devices["cpu"].measured and inner.devices["cpu"].source == "linear"
+    assert inner.extras == {"side": 0.0}
+
+
+def test_intervals_are_additive(linear: LinearMeter) -> None:
+    begin = linear.sample()
+    time.sleep(0.05)
+    end = linear.sample()
+    mid = (begin + end) / 2
+    whole = linear.energy_over([(begin, end)]).energy_j("cpu")
+    halves = linear.energy_over([(begin, mid), (mid, end)]).energy_j("cpu")
+    assert halves == pytest.approx(whole, rel=1e-12)
+
+
+def test_bad_window_keys(linear: LinearMeter) -> None:
+    with pytest.raises(MeterError, match="no open window"):
+        linear.end_window("never")
+    linear.begin_window("a")
+    with pytest.raises(MeterError, match="already open"):
+        linear.begin_window("a")
+
+
+# --- NVML, faked at the pynvml boundary ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_nvml() -> Iterator[mock.MagicMock]:
+    with mock.patch("runner.meters.nvml.pynvml", autospec=True) as fake:
+        fake.NVMLError = pynvml.NVMLError
+        for name in ("NVML_ERROR_NOT_SUPPORTED", "NVML_ERROR_LIBRARY_NOT_FOUND", "NVML_ERROR_DRIVER_NOT_LOADED"):
+            setattr(fake, name, getattr(pynvml, name))
+        fake.nvmlDeviceGetCount.return_value = 2
+        fake.nvmlDeviceGetHandleByIndex.side_effect = lambda i: f"handle{i}"
+        yield fake
+
+
+def test_nvml_counter_deltas_summed_over_gpus(fake_nvml: mock.MagicMock) -> None:
+    counters = {"handle0": 1_000_000, "handle1": 5_000_000}
+
+    def read(handle: str) -> int:
+        counters[handle] += 250  # 0.25 J per read per GPU
+        return counters[handle]
+
+    fake_nvml.nvmlDeviceGetTotalEnergyConsumption.side_effect = read
+    meter = NvmlMeter(gpu_indices=[0, 1], synchronize=False)
+    assert meter.is_available() and meter.gpu_count == 2
+    meter.start()
+    try:
+        meter.begin_window("w")
+        reading = meter.end_window("w")
+    finally:
+        meter.close()
+    # Each edge reads both GPUs once more: 0.25 J x 2 GPUs, unless the sampler read in between (more reads).
+    assert reading.energy_j("gpu") >= 0.5 and reading.energy_j("gpu") % 0.5 == pytest.approx(0.0, abs=1e-9)
+    assert reading.devices["gpu"].measured and reading.devices["gpu"].source == COUNTER_SOURCE
+    fake_nvml.nvmlInit.assert_called_once()
+    fake_nvml.nvmlShutdown.assert_called_once()
+
+
+def test_nvml_without_counter_integrates_power(fake_nvml: mock.MagicMock) -> None:
+    fake_nvml.nvmlDeviceGetTotalEnergyConsumption.side_effect = pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+    fake_nvml.nvmlDeviceGetPowerUsage.return_value = 100_000  # 100 W each
+    meter = NvmlMeter(gpu_indices=[0, 1], synchronize=False)
+    meter.start()
+    try:
+        meter.begin_window("w")
+        time.sleep(0.3)
+        reading = meter.end_window("w")
+    finally:
+        meter.close()
+    assert meter.source == POWER_SOURCE
+    assert reading.devices["gpu"] == reading.devices["gpu"].__class__(
+        energy_j=pytest.approx(200.0 * reading.duration_s, rel=1e-3), measured=False, source=POWER_SOURCE
+    )
+
+
+def test_nvml_missing_driver_is_unavailable_with_reason(fake_nvml: mock.MagicMock) -> None:
+    fake_nvml.nvmlInit.side_effect = pynvml.NVMLError(pynvml.NVML_ERROR_DRIVER_NOT_LOADED)
+    meter = NvmlMeter()
+    assert not meter.is_available()
+    (missing,) = meter.unavailable()
+    assert missing.device == "gpu" and "no NVIDIA GPU" in missing.reason and "Driver Not Loaded" in missing.reason
+    with pytest.raises(NvmlLibraryError):
+        meter.start()
+
+
+def test_nvml_read_errors_become_meter_errors(fake_nvml: mock.MagicMock) -> None:
+    fake_nvml.nvmlDeviceGetTotalEnergyConsumption.side_effect = [1, 1, pynvml.NVMLError(pynvml.NVML_ERROR_GPU_IS_LOST)]
+    meter = NvmlMeter(gpu_indices=[0], synchronize=False)
+    meter._open()
+    with pytest.raises(NvmlError, match="GPU is lost") as info:
+        meter._read()
+        meter._read()
+    assert isinstance(info.value, MeterError)
+
+
+def test_nvml_index_out_of_range(fake_nvml: mock.MagicMock) -> None:
+    meter = NvmlMeter(gpu_indices=[5])
+    assert not meter.is_available()
+    assert "NVML sees 2" in meter.unavailable()[0].reason
+
+
+# --- codecarbon, for real ---------------------------------------------------------------------------------------
+
+
+def test_codecarbon_cpu_and_ram_on_this_machine() -> None:
+    meter = CodecarbonMeter(country_iso_code="FRA")
+    assert meter.is_available()
+    meter.start()
+    try:
+        meter.begin_window("outer")
+        meter.begin_window("busy")
+        end = time.perf_counter() + 0.3
+        while time.perf_counter() < end:
+            sum(range(1000))
+        busy = meter.end_window("busy")
+        outer = meter.end_window("outer")
+        started = time.perf_counter()
+        for _ in range(20):
+            meter.sample()
+        per_read_s = (time.perf_counter() - started) / 20
+    finally:
+        meter.close()
+    rapl = Path("/sys/class/powercap/intel-rapl").exists()
+    assert busy.devices["cpu"].measured == rapl
+    assert busy.devices["cpu"].source == ("codecarbon_rapl" if rapl else "codecarbon_tdp_model")
+    assert busy.devices["ram"] == busy.devices["ram"].__class__(
+        energy_j=busy.energy_j("ram"), measured=False, source="codecarbon_ram_model"
+    )
+    assert busy.energy_j("cpu") > 0 and busy.energy_j("ram") > 0
+    assert outer.energy_j("ram") >= busy.energy_j("ram")
+    assert busy.extras["co2_g"] > 0
+    assert per_read_s < 0.02  # cheap enough to cut at every window edge
+
+
+def test_null_meter_reports_why() -> None:
+    meter = NullMeter("gpu", COUNTER_SOURCE, "no NVIDIA GPU")
+    meter.start()
+    meter.begin_window("w")
+    assert meter.end_window("w").devices == {}
+    assert not meter.is_available()
+    assert [(u.device, u.reason) for u in meter.unavailable()] == [("gpu", "no NVIDIA GPU")]
+
+
+def test_detect_meters_on_cpu() -> None:
+    meters = detect_meters("cpu", "USA")
+    kinds = {d for m in meters for d in m.devices}
+    assert kinds == {"cpu", "ram"}
+    assert [u.device for m in meters for u in m.unavailable()] == ["gpu"]
+
+
+def test_detect_meters_cuda_without_nvidia(fake_nvml: mock.MagicMock) -> None:
+    fake_nvml.nvmlInit.side_effect = pynvml.NVMLError(pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
+    meters = detect_meters("cuda")
+    (gpu,) = [u for m in meters for u in m.unavailable()]
+    assert gpu.device == "gpu" and "Library Not Found" in gpu.reason
