@@ -1,0 +1,511 @@
+"""Publishing results to the results store, and reading them back fast.
+
+Layout of the results store (a Hub dataset such as ORG/results, or a LocalStore folder):
+- `data/<task>/part-<result_id>.parquet`: one small file per published result, so concurrent publishers never
+  write the same file;
+- `data/<task>/compacted-<hash>.parquet`: many part files merged into one (`ResultsPublisher.compact`);
+- `ratings/thresholds.json`: the star cut points (`leaderboard_data.ratings`);
+- `README.md`: the dataset card, whose `configs:` section lets `datasets.load_dataset(repo, task)` read a task.
+
+Every parquet file has RESULT_SCHEMA: one flat row per result plus the full record in `record_json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from leaderboard_data.configs import TaskConfig
+from leaderboard_data.dataset_card import render_dataset_card
+from leaderboard_data.errors import ConflictError, FileNotInStoreError, RecordValidationError
+from leaderboard_data.ratings import RATING_INPUT_COLUMNS, RatingMethod, compute_thresholds, thresholds_to_json
+from leaderboard_data.records import EnergyFigure, Result
+from leaderboard_data.stores.base import AddFile, CommitOperation, DeleteFile, Store
+
+logger = logging.getLogger(__name__)
+
+DATA_PREFIX = "data/"
+OUTBOX_PREFIX = "outbox/"
+THRESHOLDS_PATH = "ratings/thresholds.json"
+CARD_PATH = "README.md"
+_DEVICES = ("gpu", "cpu", "ram")
+_OUTBOX_PATH = re.compile(r"^outbox/([a-z0-9_]{1,64})/([a-z0-9]{8,64})\.json$")
+_UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+def _device_fields(device: str) -> list[tuple[str, pa.DataType]]:
+    return [
+        (f"{device}_energy_wh_per_1k", pa.float64()),
+        (f"{device}_energy_std", pa.float64()),
+        (f"{device}_energy_ci95_low", pa.float64()),
+        (f"{device}_energy_ci95_high", pa.float64()),
+        (f"{device}_energy_measured", pa.bool_()),
+    ]
+
+
+RESULT_SCHEMA: pa.Schema = pa.schema(
+    [
+        ("result_id", pa.string()),
+        ("request_id", pa.string()),
+        ("model_id", pa.string()),
+        ("revision", pa.string()),
+        ("task", pa.string()),
+        ("config_version", pa.string()),
+        ("precision", pa.string()),
+        ("device", pa.string()),
+        ("num_parameters", pa.int64()),
+        ("size_class", pa.string()),
+        ("hardware_class", pa.string()),
+        ("accelerator_name", pa.string()),
+        ("accelerator_count", pa.int64()),
+        ("driver_version", pa.string()),
+        ("power_limit_w", pa.float64()),
+        ("cpu_model", pa.string()),
+        ("cpu_count", pa.int64()),
+        ("ram_gb", pa.float64()),
+        ("node", pa.string()),
+        ("worker_id", pa.string()),
+        ("scored_device", pa.string()),
+        ("scored_energy_wh_per_1k", pa.float64()),
+        ("scored_energy_measured", pa.bool_()),
+        ("scored_energy_ci95_low", pa.float64()),
+        ("scored_energy_ci95_high", pa.float64()),
+        *(field for device in _DEVICES for field in _device_fields(device)),
+        ("total_energy_wh_per_1k", pa.float64()),
+        ("idle_power_w_json", pa.string()),
+        ("decode_method", pa.string()),
+        ("latency_s_mean", pa.float64()),
+        ("latency_s_p95", pa.float64()),
+        ("throughput_queries_per_s", pa.float64()),
+        ("queries", pa.int64()),
+        ("input_tokens", pa.int64()),
+        ("output_tokens", pa.int64()),
+        ("images", pa.int64()),
+        ("audio_seconds", pa.float64()),
+        ("peak_memory_mb", pa.float64()),
+        ("samples", pa.int64()),
+        ("repetitions", pa.int64()),
+        ("co2_g_per_1k", pa.float64()),
+        ("country_iso_code", pa.string()),
+        ("started_at", _UTC_TIMESTAMP),
+        ("finished_at", _UTC_TIMESTAMP),
+        ("phases_json", pa.string()),
+        ("record_json", pa.string()),
+    ]
+)
+RESULT_COLUMNS: list[str] = list(RESULT_SCHEMA.names)
+
+# What publishing needs to know about the results already there: ids, and the inputs of ratings and the card.
+_SUMMARY_COLUMNS = ["result_id", *RATING_INPUT_COLUMNS]
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """Records may carry naive datetimes; they are UTC by convention."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _device_columns(device: str, figure: EnergyFigure | None) -> dict[str, Any]:
+    return {
+        f"{device}_energy_wh_per_1k": figure.mean_wh_per_1k if figure else None,
+        f"{device}_energy_std": figure.std_wh_per_1k if figure else None,
+        f"{device}_energy_ci95_low": figure.ci95_low_wh_per_1k if figure else None,
+        f"{device}_energy_ci95_high": figure.ci95_high_wh_per_1k if figure else None,
+        f"{device}_energy_measured": figure.measured if figure else None,
+    }
+
+
+def result_to_row(result: Result) -> dict[str, Any]:
+    """One flat row (RESULT_COLUMNS) for one result; device figures are the phase 'total' ones, None if absent."""
+    hardware = result.hardware
+    totals = {device: result.figure("total", device) for device in _DEVICES}
+    scored = totals[result.scored_device]
+    available = [figure.mean_wh_per_1k for figure in totals.values() if figure is not None]
+    row: dict[str, Any] = {
+        "result_id": result.result_id,
+        "request_id": result.request_id,
+        "model_id": result.model_id,
+        "revision": result.revision,
+        "task": result.task,
+        "config_version": result.config_version,
+        "precision": result.precision,
+        "device": result.device,
+        "num_parameters": result.num_parameters,
+        "size_class": result.size_class,
+        "hardware_class": hardware.hardware_class,
+        "accelerator_name": hardware.accelerator_name,
+        "accelerator_count": hardware.accelerator_count,
+        "driver_version": hardware.driver_version,
+        "power_limit_w": hardware.power_limit_w,
+        "cpu_model": hardware.cpu_model,
+        "cpu_count": hardware.cpu_count,
+        "ram_gb": hardware.ram_gb,
+        "node": hardware.node,
+        "worker_id": result.worker_id,
+        "scored_device": result.scored_device,
+        "scored_energy_wh_per_1k": result.scored_energy_wh_per_1k,
+        "scored_energy_measured": scored.measured if scored else None,
+        "scored_energy_ci95_low": scored.ci95_low_wh_per_1k if scored else None,
+        "scored_energy_ci95_high": scored.ci95_high_wh_per_1k if scored else None,
+    }
+    for device, figure in totals.items():
+        row.update(_device_columns(device, figure))
+    carbon = result.carbon
+    row.update(
+        {
+            "total_energy_wh_per_1k": sum(available) if available else None,
+            "idle_power_w_json": json.dumps({b.device: b.mean_power_w for b in result.idle}, sort_keys=True),
+            "decode_method": result.decode_method,
+            "latency_s_mean": result.latency_s_mean,
+            "latency_s_p95": result.latency_s_p95,
+            "throughput_queries_per_s": result.throughput_queries_per_s,
+            "queries": result.outputs.queries,
+            "input_tokens": result.outputs.input_tokens,
+            "output_tokens": result.outputs.output_tokens,
+            "images": result.outputs.images,
+            "audio_seconds": result.outputs.audio_seconds,
+            "peak_memory_mb": result.peak_memory_mb,
+            "samples": result.samples,
+            "repetitions": result.repetitions,
+            "co2_g_per_1k": carbon.co2_g_per_1k if carbon else None,
+            "country_iso_code": carbon.country_iso_code if carbon else None,
+            "started_at": _as_utc(result.started_at),
+            "finished_at": _as_utc(result.finished_at),
+            "phases_json": json.dumps([figure.to_dict() for figure in result.energy], sort_keys=True),
+            "record_json": result.to_json(),
+        }
+    )
+    return row
+
+
+def results_to_table(results: Sequence[Result]) -> pa.Table:
+    """Rows of RESULT_SCHEMA for the given results."""
+    return pa.Table.from_pylist([result_to_row(r) for r in results], schema=RESULT_SCHEMA)
+
+
+def table_to_parquet(table: pa.Table) -> bytes:
+    """Parquet bytes (zstd: the JSON columns compress well)."""
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+def part_path(task: str, result_id: str) -> str:
+    return f"{DATA_PREFIX}{task}/part-{result_id}.parquet"
+
+
+def _task_of(path: str) -> str:
+    return path[len(DATA_PREFIX) :].split("/", 1)[0]
+
+
+def _is_part(path: str) -> bool:
+    return path.rsplit("/", 1)[-1].startswith("part-")
+
+
+def _is_compacted(path: str) -> bool:
+    return path.rsplit("/", 1)[-1].startswith("compacted-")
+
+
+def data_files(results_store: Store, task: str | None = None) -> list[str]:
+    """Every parquet file of one task, or of all tasks."""
+    prefix = f"{DATA_PREFIX}{task}/" if task else DATA_PREFIX
+    return [p for p in results_store.list_files(prefix) if p.endswith(".parquet") and p.count("/") == 2]
+
+
+def _parse_table(path: str, content: bytes, columns: Sequence[str] | None) -> pa.Table:
+    """One parquet file, checked against RESULT_SCHEMA; a damaged file is a RecordValidationError naming it."""
+    try:
+        table = pq.read_table(pa.BufferReader(content), columns=list(columns) if columns else None)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise RecordValidationError(path, f"not a readable parquet file: {exc}") from exc
+    expected = pa.schema([RESULT_SCHEMA.field(name) for name in table.schema.names]) if columns else RESULT_SCHEMA
+    wanted = list(columns) if columns else RESULT_COLUMNS
+    if table.schema.names != wanted or not table.schema.equals(expected):
+        raise RecordValidationError(path, f"schema differs from RESULT_SCHEMA: {table.schema}")
+    return table
+
+
+def _read_tables(
+    results_store: Store, paths: Sequence[str], columns: Sequence[str] | None = None
+) -> dict[str, pa.Table]:
+    contents = results_store.read_files(paths) if paths else {}
+    return {path: _parse_table(path, content, columns) for path, content in contents.items()}
+
+
+def _first_per_result_id(table: pa.Table) -> pa.Table:
+    """Drop rows whose result_id appeared earlier: a result counts once whichever files hold it."""
+    duplicated = pd.Index(table.column("result_id").to_pylist()).duplicated(keep="first")
+    return table if not duplicated.any() else table.filter(pa.array(~duplicated))
+
+
+def _concat_sorted(tables: Sequence[pa.Table], schema: pa.Schema) -> pa.Table:
+    """All rows once each, ordered by task, finish time and id so every read gives the same order."""
+    if not tables:
+        return schema.empty_table()
+    combined = pa.concat_tables(tables)
+    combined = combined.sort_by([("task", "ascending"), ("finished_at", "ascending"), ("result_id", "ascending")])
+    return _first_per_result_id(combined)
+
+
+def _to_frame(table: pa.Table) -> pd.DataFrame:
+    """A pandas frame whose boolean columns stay nullable (a device not measured is None, not False)."""
+    mapping = {pa.bool_(): pd.BooleanDtype()}
+    return table.to_pandas(types_mapper=mapping.get).reset_index(drop=True)
+
+
+def load_results_frame(results_store: Store, task: str | None = None) -> pd.DataFrame:
+    """All published results of one task (or all tasks), one row per result_id, columns RESULT_COLUMNS."""
+    tables = _read_tables(results_store, data_files(results_store, task))
+    return _to_frame(_concat_sorted(list(tables.values()), RESULT_SCHEMA))
+
+
+def load_result_records(results_store: Store, task: str | None = None) -> list[Result]:
+    """The full validated records; a row that fails validation raises RecordValidationError naming its file."""
+    seen: set[str] = set()
+    records = []
+    for path, table in _read_tables(
+        results_store, data_files(results_store, task), ["result_id", "record_json"]
+    ).items():
+        for result_id, text in zip(
+            table.column("result_id").to_pylist(), table.column("record_json").to_pylist(), strict=True
+        ):
+            if result_id in seen:
+                continue
+            where = f"{path} (row {result_id})"
+            if text is None:
+                raise RecordValidationError(where, "record_json is empty")
+            record = Result.from_json(text, where)
+            if record.result_id != result_id:
+                raise RecordValidationError(where, f"record_json holds result {record.result_id}")
+            seen.add(result_id)
+            records.append(record)
+    return records
+
+
+def _load_summary(results_store: Store) -> tuple[pd.DataFrame, list[str]]:
+    """The columns publishing needs of every published result, and the data files they came from."""
+    paths = data_files(results_store)
+    tables = _read_tables(results_store, paths, _SUMMARY_COLUMNS)
+    summary_schema = pa.schema([RESULT_SCHEMA.field(c) for c in _SUMMARY_COLUMNS])
+    return _to_frame(_concat_sorted(list(tables.values()), summary_schema)), paths
+
+
+def _parse_outbox_file(path: str, content: bytes, task_configs: Mapping[str, TaskConfig]) -> Result:
+    """A result from the outbox, checked against where it was filed; any problem names the path."""
+    match = _OUTBOX_PATH.match(path)
+    if match is None:
+        raise RecordValidationError(path, "outbox files are named outbox/<task>/<result_id>.json")
+    result = Result.from_json(content, path)
+    if (result.task, result.result_id) != match.groups():
+        raise RecordValidationError(path, f"holds result {result.result_id} of task {result.task}")
+    if result.task not in task_configs:
+        raise RecordValidationError(path, f"unknown task {result.task}; known: {', '.join(sorted(task_configs))}")
+    return result
+
+
+class ResultsPublisher:
+    """Moves finished results from the requests store's outbox into the results store.
+
+    Every commit is parent-checked: on ConflictError the publisher re-reads and tries again, up to
+    `max_attempts` times. Publishing is idempotent: a result_id already in the results store is never added
+    again, so a publisher that died between its two commits simply clears the outbox on the next run.
+
+    Example:
+        >>> publisher = ResultsPublisher(stores.requests, stores.results, load_task_configs())
+        >>> publisher.publish_pending()
+        ['3f2a9c0d1e4b5a67']
+        >>> publisher.invalid  # outbox files that failed validation, left in place
+        []
+    """
+
+    def __init__(
+        self,
+        requests_store: Store,
+        results_store: Store,
+        task_configs: Mapping[str, TaskConfig],
+        *,
+        compact_after: int = 50,
+        rating_method: RatingMethod = "quintile",
+        min_cohort_size: int = 5,
+        batch_size: int = 100,
+        max_attempts: int = 20,
+    ) -> None:
+        self.requests_store = requests_store
+        self.results_store = results_store
+        self.task_configs = dict(task_configs)
+        self.compact_after = compact_after
+        self.rating_method: RatingMethod = rating_method
+        self.min_cohort_size = min_cohort_size
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.invalid: list[str] = []
+
+    def publish_pending(self) -> list[str]:
+        """Publish every valid outbox file; return the result_ids added now (in outbox order).
+
+        Corrupt outbox files are logged, listed in `self.invalid` and left in place. Tasks left with more than
+        `compact_after` part files are compacted afterwards.
+        """
+        self.invalid = []
+        pending = self._read_outbox()
+        published: list[str] = []
+        for start in range(0, len(pending), self.batch_size):
+            batch = pending[start : start + self.batch_size]
+            published += self._add_to_results([result for _, result in batch])
+            self._clear_outbox([path for path, _ in batch])
+        for task, parts in self._part_counts().items():
+            if parts > self.compact_after:
+                self.compact(task)
+        return published
+
+    def refresh_metadata(self) -> bool:
+        """Rewrite the card and thresholds from the data present (e.g. after a config change); True if changed."""
+        for _ in range(self.max_attempts):
+            parent = self.results_store.revision()
+            summary, _ = _load_summary(self.results_store)
+            operations = [op for op in self._metadata_operations(summary) if self._differs(op)]
+            if not operations:
+                return False
+            try:
+                self.results_store.commit(
+                    operations, parent_revision=parent, message="Refresh dataset card and star thresholds"
+                )
+                return True
+            except ConflictError:
+                continue
+        raise self._gave_up("refresh metadata")
+
+    def compact(self, task: str | None = None) -> int:
+        """Merge each task's part files (and older compacted files) into one compacted file.
+
+        Returns the number of part files merged away. Every result is kept exactly once.
+        """
+        tasks = [task] if task else sorted({_task_of(p) for p in data_files(self.results_store)})
+        return sum(self._compact_task(t) for t in tasks)
+
+    def _read_outbox(self) -> list[tuple[str, Result]]:
+        """Valid outbox results in path order; a file deleted under us (another publisher) is re-listed."""
+        for _ in range(self.max_attempts):
+            paths = self.requests_store.list_files(OUTBOX_PREFIX)
+            try:
+                contents = self.requests_store.read_files(paths)
+            except FileNotInStoreError:
+                continue
+            pending = []
+            for path in paths:
+                try:
+                    pending.append((path, _parse_outbox_file(path, contents[path], self.task_configs)))
+                except RecordValidationError as exc:
+                    logger.error("left invalid outbox file in place: %s", exc)
+                    self.invalid.append(path)
+            return pending
+        raise self._gave_up("read the outbox")
+
+    def _add_to_results(self, results: Sequence[Result]) -> list[str]:
+        """One commit adding the results not yet present, with the card and thresholds regenerated."""
+        for _ in range(self.max_attempts):
+            parent = self.results_store.revision()
+            summary, _ = _load_summary(self.results_store)
+            present = set(summary["result_id"])
+            new: dict[str, Result] = {}
+            for result in results:
+                if result.result_id not in present:
+                    new.setdefault(result.result_id, result)
+            if not new:
+                return []
+            operations: list[CommitOperation] = [
+                AddFile(part_path(r.task, r.result_id), table_to_parquet(results_to_table([r]))) for r in new.values()
+            ]
+            added = _to_frame(results_to_table(list(new.values())).select(_SUMMARY_COLUMNS))
+            operations += self._metadata_operations(pd.concat([summary, added], ignore_index=True))
+            message = f"Publish {len(new)} result(s): " + ", ".join(list(new)[:10])
+            try:
+                self.results_store.commit(operations, parent_revision=parent, message=message)
+                return list(new)
+            except ConflictError:
+                logger.info("results store moved while publishing; retrying")
+        raise self._gave_up("publish results")
+
+    def _metadata_operations(self, summary: pd.DataFrame) -> list[CommitOperation]:
+        thresholds = compute_thresholds(summary, self.task_configs, self.rating_method, self.min_cohort_size)
+        card = render_dataset_card(self.task_configs, summary, thresholds, repo_id=self.results_store.location)
+        return [
+            AddFile(THRESHOLDS_PATH, thresholds_to_json(thresholds).encode()),
+            AddFile(CARD_PATH, card.encode()),
+        ]
+
+    def _differs(self, operation: CommitOperation) -> bool:
+        """Whether an AddFile changes the store, ignoring the thresholds' computation time."""
+        assert isinstance(operation, AddFile)
+        try:
+            current = self.results_store.read_file(operation.path)
+        except FileNotInStoreError:
+            return True
+        return _without_timestamps(current) != _without_timestamps(operation.content)
+
+    def _clear_outbox(self, paths: Sequence[str]) -> None:
+        """Delete published outbox files (those still there) in one requests-store commit."""
+        for _ in range(self.max_attempts):
+            parent = self.requests_store.revision()
+            remaining = set(self.requests_store.list_files(OUTBOX_PREFIX))
+            operations: list[CommitOperation] = [DeleteFile(p) for p in paths if p in remaining]
+            if not operations:
+                return
+            try:
+                self.requests_store.commit(
+                    operations,
+                    parent_revision=parent,
+                    message=f"Clear {len(operations)} published result(s) from outbox",
+                )
+                return
+            except ConflictError:
+                logger.info("requests store moved while clearing the outbox; retrying")
+        raise self._gave_up("clear the outbox")
+
+    def _part_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for path in data_files(self.results_store):
+            if _is_part(path):
+                counts[_task_of(path)] = counts.get(_task_of(path), 0) + 1
+        return counts
+
+    def _compact_task(self, task: str) -> int:
+        for _ in range(self.max_attempts):
+            parent = self.results_store.revision()
+            paths = data_files(self.results_store, task)
+            parts = [p for p in paths if _is_part(p)]
+            compacted = [p for p in paths if _is_compacted(p)]
+            if not parts and len(compacted) <= 1:
+                return 0
+            tables = _read_tables(self.results_store, parts + compacted)
+            merged = _concat_sorted(list(tables.values()), RESULT_SCHEMA)
+            ids = "\n".join(sorted(merged.column("result_id").to_pylist()))
+            target = f"{DATA_PREFIX}{task}/compacted-{hashlib.sha256(ids.encode()).hexdigest()[:16]}.parquet"
+            operations: list[CommitOperation] = [AddFile(target, table_to_parquet(merged))]
+            operations += [DeleteFile(p) for p in parts + compacted if p != target]
+            message = f"Compact {task}: {len(parts)} part file(s) and {len(compacted)} compacted file(s)"
+            try:
+                self.results_store.commit(operations, parent_revision=parent, message=message)
+                return len(parts)
+            except ConflictError:
+                logger.info("results store moved while compacting %s; retrying", task)
+        raise self._gave_up(f"compact {task}")
+
+    def _gave_up(self, what: str) -> ConflictError:
+        return ConflictError(f"could not {what}: the store kept moving over {self.max_attempts} attempts")
+
+
+_COMPUTED_AT = re.compile(rb'"computed_at": "[^"]*"|computed at [^\n]*')
+
+
+def _without_timestamps(content: bytes) -> bytes:
+    return _COMPUTED_AT.sub(b"", content)
