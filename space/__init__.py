@@ -1,0 +1,1 @@
+"""The Gradio leaderboard Space: browse results, submit models, see the queue."""

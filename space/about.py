@@ -1,0 +1,106 @@
+"""The Space's texts: what is measured and how, what the stars mean, and how to get the data."""
+
+from __future__ import annotations
+
+from leaderboard_data.configs import TaskConfig
+from leaderboard_data.ratings import RatingThresholds
+from space.escape import escape_markdown
+
+TITLE = "# ⚡ AI Energy Score leaderboard"
+
+INTRO = (
+    "How much energy does a model spend to answer **1,000 queries** of a standardized task? Every number here "
+    "comes with the hardware it was measured on, the version of the task's benchmark config, a 95% interval "
+    "over repetitions, and whether it was **measured** by a hardware counter or **estimated** from a model of "
+    "the hardware."
+)
+
+METHOD = """
+## How the numbers are made
+
+- **Workload.** Each task has one standardized config (`configs/<task>.yaml`): a fixed dataset sample, batch size
+  1, warm-up runs, inputs truncated to the model's maximum length, and for generative tasks a fixed number of new
+  tokens, so every model does the same amount of work.
+- **Energy.** GPU energy comes from NVML's total-energy counter (deltas per phase, synchronised at both edges).
+  CPU energy comes from RAPL where the machine exposes it; otherwise it is estimated from the CPU's TDP and load,
+  and RAM energy is estimated from the installed memory. Estimated figures are marked *estimated* everywhere.
+- **Phases.** Preprocessing, prefill and decode (or forward, or denoising) are measured separately; the scored
+  energy is the sum over the inference phases on the scored device (the GPU when there is one, else the CPU).
+- **Repetitions.** Each phase is repeated until it lasts at least the config's minimum window, the whole pass
+  runs several times, and the table gives the mean with a 95% confidence interval.
+- **Idle baseline.** Power with the model loaded and idle is measured before and after the passes and reported
+  beside the gross energy.
+- **Comparability.** Results are ranked only against results of the same task, config version and hardware class
+  (and size class for text generation). A new config version starts a new ranking.
+"""
+
+STARS_INTRO = """
+## What the stars mean
+
+Within each cohort the results are cut into five bands by four energy thresholds (rank-based quintiles, so one
+outlier cannot squeeze everyone else into one band). **★★★★★** marks the most efficient fifth, **★** the least.
+A cohort with fewer than the minimum number of models is not rated yet ("cohort too small (n of 5)").
+"""
+
+
+def stars_markdown(thresholds: RatingThresholds | None, published: bool) -> str:
+    """The current thresholds of every cohort as a markdown table."""
+    if thresholds is None or not thresholds.cohorts:
+        return STARS_INTRO + "\nNo cohort has results yet."
+    origin = (
+        "published with the results (`ratings/thresholds.json`)"
+        if published
+        else "computed from the results shown, as none are published yet"
+    )
+    lines = [
+        STARS_INTRO,
+        f"Thresholds in Wh per 1,000 queries, method **{thresholds.method}**, minimum cohort size "
+        f"{thresholds.min_cohort_size}, {origin}, computed {thresholds.computed_at:%Y-%m-%d %H:%M} UTC.",
+        "",
+        "| cohort | config | models | ★★★★★ up to | ★★★★ up to | ★★★ up to | ★★ up to | ★ above |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, cohort in sorted(thresholds.cohorts.items()):
+        name = escape_markdown(key)
+        if cohort.cuts_wh_per_1k is None:
+            lines.append(f"| {name} | {cohort.config_version} | {cohort.n} | {escape_markdown(cohort.note)} | | | | |")
+            continue
+        cuts = [f"{c:.4g}" for c in cohort.cuts_wh_per_1k]
+        lines.append(f"| {name} | {cohort.config_version} | {cohort.n} | {' | '.join(cuts)} | {cuts[-1]} |")
+    return "\n".join(lines)
+
+
+def configs_markdown(task_configs: dict[str, TaskConfig]) -> str:
+    """Every task with its current config version and what it runs."""
+    lines = [
+        "## Tasks and config versions",
+        "",
+        "| task | config version | what it runs | samples | repetitions | rated by size class |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, config in sorted(task_configs.items()):
+        lines.append(
+            f"| {escape_markdown(config.title)} (`{name}`) | {config.config_version} | "
+            f"{escape_markdown(config.description)} | {config.num_samples} | {config.repetitions} | "
+            f"{'yes' if config.rate_by_size_class else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
+def dataset_snippet(location: str, task: str) -> str:
+    """Three lines of Python that load one task's results with `datasets`."""
+    return (
+        "## Get the data\n\n"
+        "```python\n"
+        "from datasets import load_dataset\n"
+        f'results = load_dataset({location!r}, {task!r}, split="train")\n'
+        'print(results.to_pandas()[["model_id", "scored_energy_wh_per_1k", "hardware_class"]])\n'
+        "```\n"
+    )
+
+
+SUBMIT_HELP = """
+Queue a model for one task. The model must be public, load without remote code, ship safetensors weights and fit
+the task. Each (model, revision, task, precision) is benchmarked once; each submitter has a quota of submissions
+per day. The default precision is the task's standard one.
+"""

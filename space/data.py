@@ -1,0 +1,441 @@
+"""Everything the Space shows, read through `leaderboard_data` and cached by the results store's revision.
+
+`LeaderboardData.refresh()` reloads only when the store's revision moved; the views (`task_table`,
+`model_table`, ...) then work on the cached `Snapshot`, whose per-task frames already hold every display
+string, so a view is a filter, a sort and a column selection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leaderboard_data.configs import TaskConfig
+from leaderboard_data.errors import FileNotInStoreError
+from leaderboard_data.queue import RequestQueue, claim_order, submitter_key
+from leaderboard_data.ratings import RatingThresholds, apply_ratings, compute_thresholds, thresholds_from_json
+from leaderboard_data.records import Request, RequestStatus
+from leaderboard_data.results import load_results_frame
+from leaderboard_data.stores import Stores
+from space import columns as C
+from space.escape import model_link
+
+log = logging.getLogger(__name__)
+
+THRESHOLDS_PATH = "ratings/thresholds.json"
+MAX_STARS = 5
+DEVICES = ("gpu", "cpu", "ram")
+PHASE_ORDER = ("load", "preprocess", "prefill", "decode", "forward", "denoise", "total")
+
+# Raw columns kept beside the display columns of a task frame, for filtering, sorting and plots.
+RAW_KEEP = (
+    "result_id",
+    "model_id",
+    "task",
+    "stars",
+    "cohort",
+    "rating_note",
+    "size_class",
+    "hardware_class",
+    "num_parameters",
+    "scored_device",
+    "scored_energy_wh_per_1k",
+    "scored_energy_measured",
+    "scored_energy_ci95_low",
+    "scored_energy_ci95_high",
+    "total_energy_wh_per_1k",
+    "gpu_energy_wh_per_1k",
+    "cpu_energy_wh_per_1k",
+    "ram_energy_wh_per_1k",
+    "latency_s_mean",
+    "finished_at",
+    "rank",
+    "config_version",
+    "accelerator_name",
+    "phases_json",
+)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The results as of one store revision, rated, with one display-ready frame per task."""
+
+    revision: str
+    loaded_at: datetime
+    frame: pd.DataFrame
+    tasks: dict[str, pd.DataFrame]
+    thresholds: RatingThresholds | None
+    thresholds_published: bool
+    model_ids: list[str] = field(default_factory=list)
+
+    def task_frame(self, task: str) -> pd.DataFrame:
+        """The task's rows (display and raw columns); an empty frame for a task without results."""
+        return self.tasks.get(task, _empty_task_frame())
+
+
+@dataclass(frozen=True)
+class ViewFilter:
+    """What people asked the leaderboard table for: a name search, filters and a sort."""
+
+    query: str = ""
+    size_classes: tuple[str, ...] = ()
+    hardware: tuple[str, ...] = ()
+    sort_by: str = C.ENERGY.label
+    descending: bool = False
+
+
+class LeaderboardData:
+    """Loads results and requests from the stores; the results frame is cached per store revision."""
+
+    def __init__(self, stores: Stores, task_configs: dict[str, TaskConfig]) -> None:
+        self.stores = stores
+        self.task_configs = task_configs
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+
+    def snapshot(self) -> Snapshot:
+        """The cached snapshot, loading it on first use; never checks the store for news."""
+        current = self._snapshot
+        return current if current is not None else self.refresh()
+
+    def refresh(self) -> Snapshot:
+        """Reload if the results store moved since the cached snapshot; cheap when it did not.
+
+        Published thresholds (`ratings/thresholds.json`) rate the results; without them the stars come from
+        thresholds computed over the loaded results, and the About page says so.
+        """
+        revision = self.stores.results.revision()
+        with self._lock:
+            if self._snapshot is None or self._snapshot.revision != revision:
+                frame = load_results_frame(self.stores.results)
+                thresholds = self._published_thresholds()
+                published = thresholds is not None
+                if thresholds is None and not frame.empty:
+                    thresholds = compute_thresholds(frame, self.task_configs)
+                self._snapshot = build_snapshot(frame, thresholds, revision, published)
+            return self._snapshot
+
+    def _published_thresholds(self) -> RatingThresholds | None:
+        try:
+            return thresholds_from_json(self.stores.results.read_file(THRESHOLDS_PATH).decode("utf-8"))
+        except FileNotInStoreError:
+            return None
+
+    def requests(self) -> list[Request]:
+        """Every request in the requests store."""
+        return RequestQueue(self.stores.requests, self.task_configs).list_requests()
+
+
+def build_snapshot(
+    frame: pd.DataFrame, thresholds: RatingThresholds | None, revision: str, published: bool
+) -> Snapshot:
+    """Rate the frame (when thresholds are given) and precompute every task's display frame."""
+    rated = apply_ratings(frame, thresholds) if thresholds is not None and not frame.empty else _unrated(frame)
+    tasks = {str(task): _task_display_frame(group) for task, group in rated.groupby("task", sort=False)}
+    model_ids = sorted(rated["model_id"].astype(str).unique().tolist()) if not rated.empty else []
+    return Snapshot(
+        revision=revision,
+        loaded_at=datetime.now(UTC),
+        frame=rated,
+        tasks=tasks,
+        thresholds=thresholds,
+        thresholds_published=published and thresholds is not None,
+        model_ids=model_ids,
+    )
+
+
+def _unrated(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for name in ("stars", "cohort", "rating_note", "rank"):
+        if name not in out.columns:
+            out[name] = pd.Series([None] * len(out), index=out.index, dtype="object")
+    return out
+
+
+# --- formatting -------------------------------------------------------------------------------------------
+
+
+def stars_text(stars: Any, note: Any) -> str:
+    """'★★★☆☆' for a rated result, else the rating note (e.g. 'cohort too small (3 of 5)')."""
+    if present(stars):
+        count = int(stars)
+        return "★" * count + "☆" * (MAX_STARS - count)
+    return str(note) if present(note) and str(note) else "not rated"
+
+
+def sig(value: Any, digits: int = 4) -> float:
+    """A float rounded to `digits` significant figures, NaN for a missing value."""
+    if not present(value):
+        return float("nan")
+    number = float(value)
+    if number == 0 or not np.isfinite(number):
+        return number
+    return round(number, digits - 1 - int(np.floor(np.log10(abs(number)))))
+
+
+def interval_text(low: Any, high: Any) -> str:
+    """'a – b' with 4 significant figures, or 'n/a' when the interval is missing."""
+    if not (present(low) and present(high)):
+        return "n/a"
+    return f"{sig(low):g} – {sig(high):g}"
+
+
+def measured_word(measured: Any) -> str:
+    """'measured' for a hardware counter reading, 'estimated' for a model of the hardware."""
+    return "measured" if present(measured) and bool(measured) else "estimated"
+
+
+def meters_text(row: dict[str, Any]) -> str:
+    """Per device: 'GPU measured · CPU estimated · RAM estimated'; devices without a figure say so."""
+    parts = []
+    for device in DEVICES:
+        if present(row.get(f"{device}_energy_wh_per_1k")):
+            parts.append(f"{device.upper()} {measured_word(row.get(f'{device}_energy_measured'))}")
+        else:
+            parts.append(f"{device.upper()} not measured")
+    return " · ".join(parts)
+
+
+def date_text(value: Any) -> str:
+    """The UTC date of a timestamp, 'YYYY-MM-DD'."""
+    if not present(value):
+        return ""
+    return pd.Timestamp(value).strftime("%Y-%m-%d")
+
+
+def hardware_text(row: dict[str, Any]) -> str:
+    """The hardware class, with the accelerator count and name when there is one."""
+    hw = str(row.get("hardware_class") or "")
+    name = row.get("accelerator_name")
+    count = row.get("accelerator_count")
+    if present(name) and name and str(name) not in hw:
+        prefix = f"{count}× " if present(count) and int(str(count)) > 1 else ""
+        return f"{hw} ({prefix}{name})"
+    return hw
+
+
+def present(value: Any) -> bool:
+    """False for None, NA and NaN; True for any other value (including empty strings)."""
+    if value is None or value is pd.NA:
+        return False
+    try:
+        return not bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return True
+
+
+# --- task views -------------------------------------------------------------------------------------------
+
+
+def _empty_task_frame() -> pd.DataFrame:
+    return pd.DataFrame(columns=[*C.labels(C.LEADERBOARD_COLUMNS), *RAW_KEEP])
+
+
+def _task_display_frame(group: pd.DataFrame) -> pd.DataFrame:
+    """Display strings for every row of one task, computed once per snapshot."""
+    records = group.to_dict("records")
+    display = {
+        C.RANK.label: [r["rank"] if present(r.get("rank")) else np.nan for r in records],
+        C.MODEL.label: [model_link(str(r["model_id"])) for r in records],
+        C.RATING.label: [stars_text(r.get("stars"), r.get("rating_note")) for r in records],
+        C.ENERGY.label: [sig(r["scored_energy_wh_per_1k"]) for r in records],
+        C.ENERGY_CI.label: [
+            interval_text(r.get("scored_energy_ci95_low"), r.get("scored_energy_ci95_high")) for r in records
+        ],
+        C.SCORED_ON.label: [
+            f"{str(r['scored_device']).upper()}, {measured_word(r.get('scored_energy_measured'))}" for r in records
+        ],
+        C.GPU.label: [sig(r.get("gpu_energy_wh_per_1k")) for r in records],
+        C.CPU.label: [sig(r.get("cpu_energy_wh_per_1k")) for r in records],
+        C.RAM.label: [sig(r.get("ram_energy_wh_per_1k")) for r in records],
+        C.METERS.label: [meters_text(r) for r in records],
+        C.PARAMETERS.label: [sig(float(r["num_parameters"]) / 1e6) for r in records],
+        C.SIZE_CLASS.label: [str(r.get("size_class") or "") for r in records],
+        C.HARDWARE.label: [hardware_text(r) for r in records],
+        C.PRECISION.label: [str(r.get("precision") or "") for r in records],
+        C.CONFIG.label: [str(r.get("config_version") or "") for r in records],
+        C.LATENCY.label: [sig(r.get("latency_s_mean")) for r in records],
+        C.DATE.label: [date_text(r.get("finished_at")) for r in records],
+    }
+    out = pd.DataFrame(display, index=group.index)
+    for name in RAW_KEEP:
+        out[name] = group[name] if name in group.columns else None
+    out["_search"] = group["model_id"].astype(str).str.lower()
+    return out.sort_values("scored_energy_wh_per_1k", kind="stable")
+
+
+def filter_task_frame(task_frame: pd.DataFrame, view: ViewFilter) -> pd.DataFrame:
+    """The rows matching the name search and the size-class and hardware filters, sorted as asked."""
+    mask = np.ones(len(task_frame), dtype=bool)
+    query = view.query.strip().lower()
+    if query and len(task_frame):
+        mask &= task_frame["_search"].str.contains(query, regex=False).to_numpy()
+    if view.size_classes:
+        mask &= task_frame["size_class"].isin(view.size_classes).to_numpy()
+    if view.hardware:
+        mask &= task_frame["hardware_class"].isin(view.hardware).to_numpy()
+    rows = task_frame[mask]
+    sort_key = _sort_key(view.sort_by)
+    if sort_key == "scored_energy_wh_per_1k" and not view.descending:
+        return rows  # already in this order
+    return rows.sort_values(sort_key, ascending=not view.descending, na_position="last", kind="stable")
+
+
+def _sort_key(label: str) -> str:
+    try:
+        key = C.by_label(label).sort_key
+    except KeyError:
+        key = None
+    return key or "scored_energy_wh_per_1k"
+
+
+def task_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Only the displayed leaderboard columns, in order."""
+    return rows[C.labels(C.LEADERBOARD_COLUMNS)].reset_index(drop=True)
+
+
+def filter_choices(snapshot: Snapshot, task: str) -> tuple[list[str], list[str]]:
+    """The size classes and hardware classes present in one task, for the filter widgets."""
+    frame = snapshot.task_frame(task)
+    sizes = sorted({str(v) for v in frame["size_class"].dropna()})
+    hardware = sorted({str(v) for v in frame["hardware_class"].dropna()})
+    return sizes, hardware
+
+
+def task_summary(snapshot: Snapshot, task: str, shown: int, config: TaskConfig | None) -> str:
+    """One line under the table: how many results, which config, which data revision."""
+    total = len(snapshot.task_frame(task))
+    if total == 0:
+        return "No results for this task yet. Submit a model on the Submit tab."
+    version = f" · current config version {config.config_version}" if config else ""
+    return (
+        f"{shown} of {total} results shown{version} · data revision {snapshot.revision[:12]}"
+        f" · loaded {snapshot.loaded_at:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+# --- model views ------------------------------------------------------------------------------------------
+
+
+def model_rows(snapshot: Snapshot, model_id: str) -> pd.DataFrame:
+    """Every result of one model across tasks, with display columns, most recent first per task."""
+    parts = [frame[frame["model_id"] == model_id] for frame in snapshot.tasks.values()]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return _empty_task_frame()
+    rows = pd.concat(parts)
+    return rows.sort_values(["task", "finished_at"], ascending=[True, False], kind="stable")
+
+
+def model_table(rows: pd.DataFrame, task_configs: dict[str, TaskConfig]) -> pd.DataFrame:
+    """The model's figures on every task it was measured on."""
+    out = rows.copy()
+    out[C.TASK.label] = [task_configs[t].title if t in task_configs else str(t) for t in rows["task"]]
+    return out[C.labels(C.MODEL_COLUMNS)].reset_index(drop=True)
+
+
+def result_choices(rows: pd.DataFrame, task_configs: dict[str, TaskConfig]) -> list[tuple[str, str]]:
+    """(label, result_id) pairs for picking one of a model's results."""
+    choices = []
+    for r in rows.to_dict("records"):
+        title = task_configs[r["task"]].title if r["task"] in task_configs else str(r["task"])
+        label = f"{title} · {r['hardware_class']} · config {r['config_version']} · {date_text(r['finished_at'])}"
+        choices.append((label, str(r["result_id"])))
+    return choices
+
+
+def phases_frame(phases_json: Any) -> pd.DataFrame:
+    """A result's per-phase figures (without 'total' and 'load'), ordered as the pipeline runs them."""
+    cols = ["phase", "device", "mean_wh_per_1k", "ci95_low_wh_per_1k", "ci95_high_wh_per_1k", "measured", "source"]
+    if not present(phases_json) or not str(phases_json):
+        return pd.DataFrame(columns=cols)
+    items = json.loads(str(phases_json))
+    frame = pd.DataFrame([{c: item.get(c) for c in cols} for item in items], columns=cols)
+    frame = frame[~frame["phase"].isin(["total", "load"])]
+    order = {p: i for i, p in enumerate(PHASE_ORDER)}
+    frame = frame.assign(_order=frame["phase"].map(lambda p: order.get(p, len(order))))
+    return frame.sort_values(["_order", "device"]).drop(columns="_order").reset_index(drop=True)
+
+
+def find_result(snapshot: Snapshot, result_id: str) -> dict[str, Any] | None:
+    """One result's row (display and raw columns) by id."""
+    for frame in snapshot.tasks.values():
+        hit = frame[frame["result_id"] == result_id]
+        if len(hit):
+            return dict(hit.iloc[0].to_dict())
+    return None
+
+
+def percentile_in_task(snapshot: Snapshot, row: dict[str, Any]) -> float:
+    """Share (0-100) of the task's results on the same hardware that use more energy than this one."""
+    frame = snapshot.task_frame(str(row["task"]))
+    peers = frame[frame["hardware_class"] == row["hardware_class"]]["scored_energy_wh_per_1k"].astype(float)
+    if len(peers) <= 1:
+        return float("nan")
+    return float((peers > float(row["scored_energy_wh_per_1k"])).sum() / (len(peers) - 1) * 100)
+
+
+# --- queue view -------------------------------------------------------------------------------------------
+
+_STATUS_ORDER = {
+    RequestStatus.RUNNING: 0,
+    RequestStatus.PENDING: 1,
+    RequestStatus.FAILED: 2,
+    RequestStatus.FINISHED: 3,
+    RequestStatus.CANCELLED: 4,
+}
+
+
+def queue_table(requests: list[Request], task_configs: dict[str, TaskConfig]) -> pd.DataFrame:
+    """Running first, then pending in queue order (with their place), then failed and finished, newest first."""
+    positions = queue_positions(requests)
+    ordered = sorted(
+        requests,
+        key=lambda r: (
+            _STATUS_ORDER.get(r.status, 9),
+            positions.get(r.request_id, 0),
+            -r.updated_at.timestamp(),
+        ),
+    )
+    rows = [
+        {
+            C.Q_STATUS.label: r.status.value,
+            C.Q_MODEL.label: model_link(r.model_id),
+            C.Q_TASK.label: task_configs[r.task].title if r.task in task_configs else r.task,
+            C.Q_PRECISION.label: r.precision,
+            C.Q_SUBMITTED.label: f"{r.submitted_at:%Y-%m-%d %H:%M}",
+            C.Q_DETAIL.label: request_detail(r, positions.get(r.request_id)),
+            C.Q_REQUEST_ID.label: r.request_id,
+        }
+        for r in ordered
+    ]
+    return pd.DataFrame(rows, columns=C.labels(C.QUEUE_COLUMNS))
+
+
+def queue_positions(requests: list[Request]) -> dict[str, int]:
+    """1-based places of the pending requests in the queue's claim order (fair share between submitters)."""
+    pending = [r for r in requests if r.status == RequestStatus.PENDING]
+    running = Counter(submitter_key(r.submitter) for r in requests if r.status == RequestStatus.RUNNING)
+    return {r.request_id: i for i, r in enumerate(claim_order(pending, running), start=1)}
+
+
+def request_detail(request: Request, position: int | None) -> str:
+    """What the queue says about one request: its place, who runs it since when, its result or failure."""
+    if request.status == RequestStatus.PENDING:
+        return f"#{position} in the queue" if position else "waiting"
+    if request.status == RequestStatus.RUNNING and request.lease is not None:
+        return f"running on {request.lease.worker_id} since {request.lease.claimed_at:%Y-%m-%d %H:%M} UTC"
+    if request.status == RequestStatus.FINISHED:
+        return f"result {request.result_id}"
+    if request.status == RequestStatus.FAILED:
+        kind = request.error_kind.value if request.error_kind else "failed"
+        return f"{kind}: {request.error_message or ''}".strip()
+    return request.status.value.lower()

@@ -1,0 +1,86 @@
+"""The Submit tab's handler: who submits, then `leaderboard_data.submission.submit_model`, then an answer.
+
+On a Space (or any Hub-backed deployment) only people logged in with their Hugging Face account may submit;
+locally the submitter is the user running the app. The Space writes nothing itself: the submission module
+commits the request through the stores. Every value a submitter typed is escaped before it is shown.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+
+from leaderboard_data.configs import TaskConfig
+from leaderboard_data.errors import DuplicateRequestError, RateLimitedError, SubmissionError
+from leaderboard_data.queue import duration_words
+from leaderboard_data.stores import Stores
+from leaderboard_data.submission import SubmissionReceipt, submit_model
+from space.escape import escape_markdown, model_link
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PRECISION = "task default"
+PRECISION_CHOICES = (DEFAULT_PRECISION, "float32", "float16", "bfloat16")
+LOGIN_REQUIRED = "Please log in with your Hugging Face account (button above) to submit a model."
+
+
+def login_required(stores: Stores) -> bool:
+    """Submissions need a Hub login on a Space or against Hub stores; a local app uses the local user."""
+    return stores.is_hub or bool(os.environ.get("SPACE_ID"))
+
+
+def submitter_name(username: str | None, require_login: bool) -> str | None:
+    """The Hub username when logged in; without login, None on a Space and the local user elsewhere."""
+    if username:
+        return username
+    return None if require_login else getpass.getuser()
+
+
+def handle_submission(
+    stores: Stores,
+    task_configs: dict[str, TaskConfig],
+    model_id: str,
+    task: str,
+    precision: str,
+    submitter: str | None,
+) -> str:
+    """Submit and describe the outcome in markdown: the request and its place, or why it was refused."""
+    if submitter is None:
+        return f"⛔ {LOGIN_REQUIRED}"
+    model_id = (model_id or "").strip()
+    if not model_id:
+        return "⛔ Please enter a model id, e.g. `org/name`."
+    try:
+        receipt = submit_model(
+            stores,
+            task_configs,
+            model_id,
+            task=task,
+            revision=None,
+            precision=None if precision in ("", DEFAULT_PRECISION) else precision,
+            submitter=submitter,
+        )
+    except DuplicateRequestError as error:
+        return (
+            f"ℹ️ Not queued: {escape_markdown(error)}\n\n"
+            f"Existing request: `{escape_markdown(error.existing_request_id)}`; see the Queue tab."
+        )
+    except RateLimitedError as error:
+        return f"⏳ Not queued: {escape_markdown(error)}\n\nTry again in {duration_words(error.retry_after_s)}."
+    except SubmissionError as error:
+        return f"⛔ Not queued: {escape_markdown(error)}"
+    return receipt_markdown(receipt, task_configs)
+
+
+def receipt_markdown(receipt: SubmissionReceipt, task_configs: dict[str, TaskConfig]) -> str:
+    """What an accepted submission is told."""
+    request = receipt.request
+    title = task_configs[request.task].title if request.task in task_configs else request.task
+    place = f"#{receipt.position} in the queue" if receipt.position else "in the queue"
+    params = f"{receipt.checked.num_parameters:,} parameters, size class {receipt.checked.size_class}"
+    return (
+        f"✅ Queued {model_link(request.model_id)} for **{escape_markdown(title)}** at {request.precision}: "
+        f"**{place}**.\n\n"
+        f"Request id: `{request.request_id}` · revision `{escape_markdown(request.revision[:12])}` · {params}."
+    )

@@ -1,0 +1,111 @@
+"""The handlers behind the page: each turns widget values into what the widgets show, from one LeaderboardData."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from space import about, carbon, data, plots
+from space import columns as C
+from space.escape import escape_markdown, model_link
+from space.label import label_info, label_png, render_label
+
+_LABEL_DIR = Path(tempfile.gettempdir()) / "energy-score-labels"
+
+
+class Views:
+    """The handlers behind the page, bound to one LeaderboardData."""
+
+    def __init__(self, source: data.LeaderboardData) -> None:
+        self.source = source
+        self.configs = source.task_configs
+
+    def title(self, task: str) -> str:
+        return self.configs[task].title if task in self.configs else task
+
+    def leaderboard(
+        self, task: str, query: str, sizes: list[str], hardware: list[str], sort_by: str, descending: bool
+    ) -> tuple[pd.DataFrame, Any, str, list[str]]:
+        """The task's table, its energy-vs-size plot, a summary line and the model ids in table order."""
+        snap = self.source.snapshot()
+        view = data.ViewFilter(query or "", tuple(sizes or ()), tuple(hardware or ()), sort_by, bool(descending))
+        rows = data.filter_task_frame(snap.task_frame(task), view)
+        figure = plots.energy_vs_parameters(rows, f"{self.title(task)}: energy against model size")
+        summary = data.task_summary(snap, task, len(rows), self.configs.get(task))
+        return data.task_table(rows), figure, summary, rows["model_id"].astype(str).tolist()
+
+    def filters(self, task: str) -> tuple[Any, Any, str]:
+        """Filter choices for a task (selection cleared) and the task's description."""
+        sizes, hardware = data.filter_choices(self.source.snapshot(), task)
+        config = self.configs[task]
+        description = f"**{escape_markdown(config.title)}** (config {config.config_version}): " + escape_markdown(
+            config.description
+        )
+        return gr.update(choices=sizes, value=[]), gr.update(choices=hardware, value=[]), description
+
+    def model(self, model_id: str | None) -> tuple[pd.DataFrame, Any, str]:
+        """A model's figures on every task and the choice of one of its results."""
+        snap = self.source.snapshot()
+        rows = data.model_rows(snap, model_id or "")
+        choices = data.result_choices(rows, self.configs)
+        heading = f"### {model_link(model_id)}" if model_id else "Pick a model."
+        if model_id and rows.empty:
+            heading += "\n\nNo results for this model yet."
+        value = choices[0][1] if choices else None
+        return data.model_table(rows, self.configs), gr.update(choices=choices, value=value), heading
+
+    def result(self, result_id: str | None) -> tuple[Any, Any, Any, str | None, str]:
+        """Phases, position in the task, energy label (image and file) and a one-line description."""
+        snap = self.source.snapshot()
+        row = data.find_result(snap, result_id) if result_id else None
+        if row is None:
+            empty = plots.phases_bar(pd.DataFrame(), "Energy per phase")
+            return (
+                empty,
+                plots.position_in_task(pd.DataFrame({"scored_energy_wh_per_1k": []}), "", 1.0, ""),
+                None,
+                None,
+                "",
+            )
+        task_title = self.title(str(row["task"]))
+        phases = plots.phases_bar(data.phases_frame(row["phases_json"]), f"Energy per phase · {task_title}")
+        frame = snap.task_frame(str(row["task"]))
+        peers = frame[frame["hardware_class"] == row["hardware_class"]]
+        share = data.percentile_in_task(snap, row)
+        where = f" · uses less energy than {share:.0f}% of the others" if share == share else ""
+        position = plots.position_in_task(
+            peers,
+            str(row["model_id"]),
+            float(row["scored_energy_wh_per_1k"]),
+            f"Among {len(peers)} results of {task_title} on {row['hardware_class']}{where}",
+        )
+        info = label_info(row, task_title)
+        path = _LABEL_DIR / f"energy-label-{row['result_id']}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(label_png(info))
+        caption = (
+            f"{row[C.ENERGY.label]:g} Wh per 1,000 queries ({row[C.SCORED_ON.label]}), 95% interval "
+            f"{row[C.ENERGY_CI.label]}, on {escape_markdown(row[C.HARDWARE.label])}, config "
+            f"{escape_markdown(row['config_version'])}, {row[C.METERS.label]}."
+        )
+        return phases, position, render_label(info), str(path), caption
+
+    def carbon(self, result_id: str | None, region_key: str) -> str:
+        """Grams of CO2e per 1,000 queries of one result on one grid, with equivalents and sources."""
+        snap = self.source.snapshot()
+        row = data.find_result(snap, result_id) if result_id else None
+        region = carbon.grid_regions().get(region_key or carbon.WORLD, carbon.grid_regions()[carbon.WORLD])
+        if row is None:
+            return "Pick a model and one of its results to see its footprint."
+        return carbon.carbon_markdown(row, region)
+
+    def queue(self) -> pd.DataFrame:
+        return data.queue_table(self.source.requests(), self.configs)
+
+    def about(self) -> str:
+        snap = self.source.snapshot()
+        return about.stars_markdown(snap.thresholds, snap.thresholds_published)
