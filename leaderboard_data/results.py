@@ -435,7 +435,7 @@ class ResultsPublisher:
                 logger.info("results store moved while publishing; retrying")
         raise self._gave_up("publish results")
 
-    def _metadata_operations(self, summary: pd.DataFrame) -> list[CommitOperation]:
+    def _metadata_operations(self, summary: pd.DataFrame) -> list[AddFile]:
         thresholds = compute_thresholds(summary, self.task_configs, self.rating_method, self.min_cohort_size)
         card = render_dataset_card(self.task_configs, summary, thresholds, repo_id=self.results_store.location)
         return [
@@ -443,9 +443,8 @@ class ResultsPublisher:
             AddFile(CARD_PATH, card.encode()),
         ]
 
-    def _differs(self, operation: CommitOperation) -> bool:
-        """Whether an AddFile changes the store, ignoring the thresholds' computation time."""
-        assert isinstance(operation, AddFile)
+    def _differs(self, operation: AddFile) -> bool:
+        """Whether writing this file changes the store, ignoring the thresholds' computation time."""
         try:
             current = self.results_store.read_file(operation.path)
         except FileNotInStoreError:
