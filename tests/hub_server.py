@@ -1,0 +1,910 @@
+"""A local Hugging Face Hub on 127.0.0.1 that the real `huggingface_hub` client talks to, with seeded faults.
+
+It speaks the endpoints `HfApi`, `hf_hub_download` and `snapshot_download` (huggingface_hub 2.4) use for repo
+creation, repo info, tree and paths-info listings, commit history, preupload, NDJSON commits and file
+resolution. History is content-addressed: every commit gets a new 40-hex sha and any old sha can still be read.
+Every upload is answered with `uploadMode: "regular"`, so the client sends file contents inline in the commit
+and never goes to an LFS or Xet host. Faults (412, 429, 5xx, dropped connections before or after a commit is
+applied, slow answers) are drawn per request from a seeded generator.
+
+While at least one FakeHub runs in a process, huggingface_hub's offline switch is lifted and its HTTP client
+refuses every host but 127.0.0.1, so tests can keep `HF_HUB_OFFLINE=1` for everything else.
+
+Example:
+    with FakeHub() as hub:
+        hub.create_repo("org/requests")
+        api = HfApi(endpoint=hub.url, token=hub.token)
+        api.upload_file(path_or_fileobj=b"{}", path_in_repo="a.json", repo_id="org/requests", repo_type="dataset")
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import itertools
+import json
+import random
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+import httpx2
+import yaml
+from huggingface_hub import constants, set_client_factory
+from huggingface_hub.errors import OfflineModeIsEnabled
+from huggingface_hub.utils import _http as hf_http
+
+TOKEN = "hf_test_token"
+USER = "test-user"
+_TYPE_PLURALS = {"models": "model", "datasets": "dataset", "spaces": "space"}
+_URL_PREFIXES = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+_API_SUBROUTES = {"tree", "paths-info", "preupload", "commit", "commits"}
+_REPO_SUBROUTES = {"revision", "resolve", *_API_SUBROUTES}
+_CONFIG_KEYS = ("architectures", "model_type", "auto_map", "quantization_config")
+_GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.parquet filter=lfs diff=lfs merge=lfs -text\n"
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """Per-request fault probabilities; each request draws from a generator seeded with `seed`.
+
+    `conflict_rate` answers commits with 412 without moving the head. `drop_rate` closes the socket without an
+    answer; for commits a `drop_after_share` of the drops happen after the commit was applied. `endpoints`, when
+    set, limits faults to those endpoint kinds: info, tree, paths-info, preupload, commit, commits, resolve,
+    create, validate-yaml, whoami.
+    """
+
+    conflict_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    retry_after_s: float = 0.05
+    server_error_rate: float = 0.0
+    drop_rate: float = 0.0
+    slow_rate: float = 0.0
+    slow_s: float = 0.2
+    seed: int = 0
+    endpoints: frozenset[str] | None = None
+    drop_after_share: float = 0.5
+
+
+@dataclass(frozen=True)
+class _Commit:
+    sha: str
+    parent: str | None
+    tree: Mapping[str, str]  # path -> git blob oid
+    title: str
+    message: str
+    date: str
+
+
+@dataclass
+class _Repo:
+    repo_type: str
+    repo_id: str
+    private: bool
+    gated: bool | str
+    created_at: str
+    pipeline_tag: str | None = None
+    library_name: str | None = None
+    head: str = ""
+    commits: dict[str, _Commit] = field(default_factory=dict)
+
+
+@dataclass
+class _Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass
+class _Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _DropConnection(Exception):
+    """Close the socket without writing an answer."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def git_blob_oid(content: bytes) -> str:
+    """The git sha1 of a blob, which the Hub uses as a regular file's oid and ETag."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Response:
+    return _Response(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+
+def _error(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> _Response:
+    extra = {"X-Error-Message": message, **(headers or {})}
+    if code is not None:
+        extra["X-Error-Code"] = code
+    return _json(status, {"error": message}, extra)
+
+
+def _card_data(readme: bytes | None) -> dict[str, Any] | None:
+    """The YAML front matter of a README.md, as the Hub reports it in `cardData`."""
+    if readme is None:
+        return None
+    text = readme.decode("utf-8", errors="replace")
+    if not text.startswith("---"):
+        return None
+    end = text.find("\n---", 3)
+    if end < 0:
+        return None
+    data = yaml.safe_load(text[3:end])
+    return data if isinstance(data, dict) else None
+
+
+def _safetensors_parameters(blobs: list[bytes]) -> dict[str, Any] | None:
+    """Parameter counts per dtype read from safetensors headers, as the Hub's `safetensors` field."""
+    counts: Counter[str] = Counter()
+    for blob in blobs:
+        if len(blob) < 8:
+            continue
+        (header_len,) = struct.unpack("<Q", blob[:8])
+        header = json.loads(blob[8 : 8 + header_len])
+        for name, tensor in header.items():
+            if name == "__metadata__":
+                continue
+            size = 1
+            for dim in tensor["shape"]:
+                size *= dim
+            counts[tensor["dtype"]] += size
+    if not counts:
+        return None
+    return {"parameters": dict(counts), "total": sum(counts.values())}
+
+
+# --- letting huggingface_hub reach the fake hub, and nothing else -------------------------------------------------
+
+_ACCESS_LOCK = threading.Lock()
+_ACCESS_USERS = 0
+_SAVED_OFFLINE = False
+
+
+def _loopback_only(request: httpx2.Request) -> None:
+    if constants.is_offline_mode() or request.url.host not in _LOOPBACK_HOSTS:
+        raise OfflineModeIsEnabled(f"Cannot reach {request.url}: tests may only reach the local fake hub.")
+
+
+def _loopback_client_factory() -> httpx2.Client:
+    return httpx2.Client(event_hooks={"request": [_loopback_only]}, follow_redirects=True, timeout=None)
+
+
+def _open_loopback_access() -> None:
+    global _ACCESS_USERS, _SAVED_OFFLINE
+    with _ACCESS_LOCK:
+        if _ACCESS_USERS == 0:
+            _SAVED_OFFLINE = constants.HF_HUB_OFFLINE
+            constants.HF_HUB_OFFLINE = False
+            set_client_factory(_loopback_client_factory)
+        _ACCESS_USERS += 1
+
+
+def _close_loopback_access() -> None:
+    global _ACCESS_USERS
+    with _ACCESS_LOCK:
+        _ACCESS_USERS -= 1
+        if _ACCESS_USERS == 0:
+            constants.HF_HUB_OFFLINE = _SAVED_OFFLINE
+            set_client_factory(hf_http.default_client_factory)
+
+
+# --- the server ---------------------------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 30
+    hub: FakeHub
+
+    def setup(self) -> None:
+        super().setup()
+        self.hub._track_connection(self.connection, add=True)
+
+    def finish(self) -> None:
+        self.hub._track_connection(self.connection, add=False)
+        super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the per-request log lines."""
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self) -> None:
+        split = urlsplit(self.path)
+        request = _Request(
+            method=self.command,
+            path=split.path,
+            query=parse_qs(split.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=self._read_body(),
+        )
+        try:
+            response = self.hub._serve(request)
+        except _DropConnection:
+            self.close_connection = True
+            return
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        if "Content-Length" not in response.headers:
+            self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _handle
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128
+
+
+class FakeHub:
+    """A Hub server on 127.0.0.1 with content-addressed history and seeded fault injection.
+
+    Example:
+        with FakeHub(seed=1) as hub:
+            sha = hub.add_model_repo("org/tiny", files={"config.json": b'{"model_type": "bert"}'})
+            info = HfApi(endpoint=hub.url).model_info("org/tiny")
+            assert info.sha == sha
+    """
+
+    token = TOKEN
+    user = USER
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.url = ""
+        self.page_size = 1000
+        self._lock = threading.RLock()
+        self._repos: dict[tuple[str, str], _Repo] = {}
+        self._blobs: dict[str, bytes] = {}
+        self._sequence = itertools.count(1)
+        self._faults = FaultPlan()
+        self._rng = random.Random(seed)
+        self._fault_counts: Counter[str] = Counter()
+        self._request_log: list[tuple[str, str, int]] = []
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Start serving on a free port and return the endpoint url."""
+        if self._server is not None:
+            return self.url
+        handler = type("FakeHubHandler", (_Handler,), {"hub": self})
+        self._server = _Server(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        _open_loopback_access()
+        return self.url
+
+    def stop(self) -> None:
+        """Stop serving and close every open connection."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        _close_loopback_access()
+
+    def __enter__(self) -> FakeHub:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _track_connection(self, conn: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point a child process's huggingface_hub at this hub."""
+        return {"HF_ENDPOINT": self.url, "HF_TOKEN": self.token, "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+    # -- faults ------------------------------------------------------------------------------------------------
+
+    @property
+    def faults(self) -> FaultPlan:
+        return self._faults
+
+    @faults.setter
+    def faults(self, plan: FaultPlan) -> None:
+        with self._lock:
+            self._faults = plan
+            self._rng = random.Random(plan.seed)
+
+    @property
+    def fault_counts(self) -> dict[str, int]:
+        """How many faults of each kind were injected: conflict, rate_limit, server_error, drop_before,
+        drop_after, slow."""
+        with self._lock:
+            return dict(self._fault_counts)
+
+    @property
+    def request_log(self) -> list[tuple[str, str, int]]:
+        """(method, path, status) of every request answered or dropped (status 0)."""
+        with self._lock:
+            return list(self._request_log)
+
+    def _draw_fault(self, kind: str) -> tuple[str | None, bool]:
+        """One fault (or None) for this request, and whether to answer slowly."""
+        plan = self._faults
+        with self._lock:
+            if plan.endpoints is not None and kind not in plan.endpoints:
+                return None, False
+            slow = self._rng.random() < plan.slow_rate
+            roll = self._rng.random()
+            fault: str | None = None
+            thresholds = [
+                ("conflict", plan.conflict_rate if kind == "commit" else 0.0),
+                ("rate_limit", plan.rate_limit_rate),
+                ("server_error", plan.server_error_rate),
+                ("drop", plan.drop_rate),
+            ]
+            for name, rate in thresholds:
+                if roll < rate:
+                    fault = name
+                    break
+                roll -= rate
+            if fault == "drop":
+                fault = (
+                    "drop_after" if kind == "commit" and self._rng.random() < plan.drop_after_share else "drop_before"
+                )
+            if slow:
+                self._fault_counts["slow"] += 1
+            if fault is not None:
+                self._fault_counts[fault] += 1
+            return fault, slow
+
+    # -- test-side helpers -------------------------------------------------------------------------------------
+
+    def create_repo(self, repo_id: str, repo_type: str = "dataset", *, private: bool = False) -> str:
+        """Create a repo holding the Hub's initial `.gitattributes` commit; return its head sha."""
+        with self._lock:
+            if (repo_type, repo_id) in self._repos:
+                raise ValueError(f"{repo_type} repo {repo_id} exists")
+            repo = _Repo(repo_type, repo_id, private=private, gated=False, created_at=_now())
+            self._repos[(repo_type, repo_id)] = repo
+            self._apply(repo, {".gitattributes": _GITATTRIBUTES}, (), "initial commit", "")
+            return repo.head
+
+    def add_model_repo(
+        self,
+        repo_id: str,
+        files: Mapping[str, bytes] | None = None,
+        folder: Path | None = None,
+        *,
+        private: bool = False,
+        gated: bool | str = False,
+        pipeline_tag: str | None = None,
+        library_name: str | None = None,
+    ) -> str:
+        """Create a model repo from `files` and/or every file under `folder`; return its head sha."""
+        contents: dict[str, bytes] = {}
+        if folder is not None:
+            for path in sorted(Path(folder).rglob("*")):
+                if path.is_file() and ".git" not in path.relative_to(folder).parts:
+                    contents[path.relative_to(folder).as_posix()] = path.read_bytes()
+        contents.update(files or {})
+        with self._lock:
+            self.create_repo(repo_id, "model", private=private)
+            repo = self._repos[("model", repo_id)]
+            repo.gated = "manual" if gated is True else gated
+            repo.pipeline_tag = pipeline_tag
+            repo.library_name = library_name
+            if contents:
+                self._apply(repo, contents, (), "Upload model", "")
+            return repo.head
+
+    def upload_files(
+        self,
+        repo_id: str,
+        files: Mapping[str, bytes],
+        *,
+        repo_type: str = "dataset",
+        deletes: tuple[str, ...] = (),
+        message: str = "Upload files",
+    ) -> str:
+        """Commit files directly (no HTTP, no faults), creating the repo if needed; return the new head."""
+        with self._lock:
+            if (repo_type, repo_id) not in self._repos:
+                self.create_repo(repo_id, repo_type)
+            return self._apply(self._repos[(repo_type, repo_id)], files, deletes, message, "")
+
+    def head(self, repo_id: str, repo_type: str = "dataset") -> str:
+        with self._lock:
+            return self._get_repo(repo_type, repo_id).head
+
+    def list_files(self, repo_id: str, *, revision: str = "main", repo_type: str = "dataset") -> list[str]:
+        with self._lock:
+            repo = self._get_repo(repo_type, repo_id)
+            commit = self._resolve(repo, revision)
+            if commit is None:
+                raise KeyError(revision)
+            return sorted(commit.tree)
+
+    def read_file(self, repo_id: str, path: str, *, revision: str = "main", repo_type: str = "dataset") -> bytes:
+        with self._lock:
+            commit = self._resolve(self._get_repo(repo_type, repo_id), revision)
+            if commit is None:
+                raise KeyError(revision)
+            return self._blobs[commit.tree[path]]
+
+    def commit_count(self, repo_id: str, repo_type: str = "dataset") -> int:
+        """Commits on main after the repo's creation commit."""
+        with self._lock:
+            return len(self._lineage(self._get_repo(repo_type, repo_id), None)) - 1
+
+    def commit_messages(self, repo_id: str, repo_type: str = "dataset") -> list[tuple[str, str]]:
+        """(title, description) of every commit on main, newest first."""
+        with self._lock:
+            return [(c.title, c.message) for c in self._lineage(self._get_repo(repo_type, repo_id), None)]
+
+    def _get_repo(self, repo_type: str, repo_id: str) -> _Repo:
+        try:
+            return self._repos[(repo_type, repo_id)]
+        except KeyError:
+            raise KeyError(f"no {repo_type} repo {repo_id}") from None
+
+    # -- state -------------------------------------------------------------------------------------------------
+
+    def _apply(
+        self, repo: _Repo, adds: Mapping[str, bytes], deletes: tuple[str, ...] | list[str], title: str, message: str
+    ) -> str:
+        """Make a commit on main; the caller holds the lock and has validated the operations."""
+        parent = repo.commits.get(repo.head)
+        tree = dict(parent.tree) if parent else {}
+        for path in deletes:
+            tree.pop(path, None)
+        for path, content in adds.items():
+            oid = git_blob_oid(content)
+            self._blobs[oid] = content
+            tree[path] = oid
+        digest = hashlib.sha1(f"{repo.head}\n{sorted(tree.items())}\n{title}\n{message}".encode())
+        digest.update(f"\n{self.seed}:{next(self._sequence)}".encode())
+        commit = _Commit(digest.hexdigest(), repo.head or None, tree, title, message, _now())
+        repo.commits[commit.sha] = commit
+        repo.head = commit.sha
+        return commit.sha
+
+    def _resolve(self, repo: _Repo, revision: str) -> _Commit | None:
+        if revision == "main" or revision == "refs/heads/main":
+            return repo.commits[repo.head]
+        if revision in repo.commits:
+            return repo.commits[revision]
+        if 7 <= len(revision) < 40:
+            matches = [c for sha, c in repo.commits.items() if sha.startswith(revision)]
+            if len(matches) == 1:
+                return matches[0]
+        return None
+
+    def _lineage(self, repo: _Repo, start: _Commit | None) -> list[_Commit]:
+        commit: _Commit | None = start or repo.commits[repo.head]
+        found = []
+        while commit is not None:
+            found.append(commit)
+            commit = repo.commits.get(commit.parent) if commit.parent else None
+        return found
+
+    # -- request handling --------------------------------------------------------------------------------------
+
+    def _serve(self, request: _Request) -> _Response:
+        kind = self._endpoint_kind(request)
+        fault, slow = self._draw_fault(kind)
+        if slow:
+            time.sleep(self._faults.slow_s)
+        try:
+            response = self._answer(request, kind, fault)
+        except _DropConnection:
+            self._log(request, 0)
+            raise
+        self._log(request, response.status)
+        return response
+
+    def _log(self, request: _Request, status: int) -> None:
+        with self._lock:
+            self._request_log.append((request.method, request.path, status))
+
+    def _answer(self, request: _Request, kind: str, fault: str | None) -> _Response:
+        if fault == "drop_before":
+            raise _DropConnection
+        if fault == "rate_limit":
+            return _error(
+                429, "Too many requests, slow down", headers={"Retry-After": f"{self._faults.retry_after_s:g}"}
+            )
+        if fault == "server_error":
+            with self._lock:
+                status = self._rng.choice([500, 502, 503])
+            return _error(status, "Injected server error")
+        auth = request.headers.get("authorization")
+        if auth is not None and auth != f"Bearer {self.token}":
+            return _error(401, "Invalid credentials in Authorization header")
+        authed = auth is not None
+        if kind == "create":
+            return self._create_from_request(request, authed)
+        if kind == "validate-yaml":
+            return self._validate_yaml(request)
+        if kind == "whoami":
+            if not authed:
+                return _error(401, "Unauthorized")
+            return _json(200, {"type": "user", "name": self.user, "orgs": [], "auth": {"type": "access_token"}})
+        if kind == "resolve":
+            return self._resolve_file(request, authed)
+        if kind == "info" or kind in _API_SUBROUTES:
+            return self._api(request, authed, fault)
+        return _error(404, f"Sorry, we can't find the page you are looking for: {request.path}")
+
+    @staticmethod
+    def _segments(path: str) -> list[str]:
+        return [unquote(part) for part in path.split("/") if part]
+
+    def _endpoint_kind(self, request: _Request) -> str:
+        """The endpoint a request is for, as FaultPlan.endpoints names it."""
+        parts = self._segments(request.path)
+        if parts[:3] == ["api", "repos", "create"]:
+            return "create"
+        if parts[:2] == ["api", "validate-yaml"]:
+            return "validate-yaml"
+        if parts[:2] == ["api", "whoami-v2"]:
+            return "whoami"
+        if len(parts) >= 3 and parts[0] == "api" and parts[1] in _TYPE_PLURALS:
+            _, rest = self._split_repo(_TYPE_PLURALS[parts[1]], parts[2:])
+            return rest[0] if rest and rest[0] in _API_SUBROUTES else "info"
+        if "resolve" in parts[1:4]:
+            return "resolve"
+        return "unknown"
+
+    def _split_repo(self, repo_type: str, parts: list[str]) -> tuple[str, list[str]]:
+        """Split path segments into (repo_id, rest), preferring a known two-segment `org/name` id."""
+        with self._lock:
+            if len(parts) >= 2 and (repo_type, f"{parts[0]}/{parts[1]}") in self._repos:
+                return f"{parts[0]}/{parts[1]}", parts[2:]
+            if (repo_type, parts[0]) in self._repos or len(parts) < 2 or parts[1] in _REPO_SUBROUTES:
+                return parts[0], parts[1:]
+            return f"{parts[0]}/{parts[1]}", parts[2:]
+
+    def _readable_repo(self, repo_type: str, repo_id: str, authed: bool) -> _Repo | _Response:
+        repo = self._repos.get((repo_type, repo_id))
+        if repo is None:
+            return _error(404, "Repository not found", "RepoNotFound")
+        if repo.private and not authed:
+            return _error(401, "Repository not found", "RepoNotFound")
+        return repo
+
+    def _api(self, request: _Request, authed: bool, fault: str | None) -> _Response:
+        parts = self._segments(request.path)
+        repo_type = _TYPE_PLURALS[parts[1]]
+        repo_id, rest = self._split_repo(repo_type, parts[2:])
+        kind = self._endpoint_kind(request)
+        if rest and rest[0] not in _API_SUBROUTES | {"revision"}:
+            return _error(404, f"Sorry, we can't find the page you are looking for: {request.path}")
+        with self._lock:
+            found = self._readable_repo(repo_type, repo_id, authed)
+            if isinstance(found, _Response):
+                return found
+            repo = found
+            if kind in ("preupload", "commit") and not authed:
+                return _error(401, "You must be authenticated to write to this repository")
+            revision = rest[1] if len(rest) >= 2 else "main"
+            if kind == "commit":
+                return self._commit(request, repo, revision, fault)
+            commit = self._resolve(repo, revision)
+            if commit is None:
+                return _error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+            if kind == "info":
+                return self._info(request, repo, commit)
+            if kind == "tree":
+                return self._tree(request, repo, commit, "/".join(rest[2:]))
+            if kind == "paths-info":
+                return self._paths_info(request, commit)
+            if kind == "preupload":
+                return self._preupload(request, commit)
+            if kind == "commits":
+                return self._commits(request, repo, commit)
+        return _error(404, f"Sorry, we can't find the page you are looking for: {request.path}")
+
+    # -- endpoints ---------------------------------------------------------------------------------------------
+
+    def _create_from_request(self, request: _Request, authed: bool) -> _Response:
+        if not authed:
+            return _error(401, "You must be authenticated to create a repository")
+        payload = json.loads(request.body or b"{}")
+        name, organization = payload["name"], payload.get("organization")
+        repo_id = f"{organization}/{name}" if organization else name
+        repo_type = payload.get("type") or "model"
+        private = bool(payload.get("private")) or payload.get("visibility") == "private"
+        url = f"{self.url}/{_URL_PREFIXES[repo_type]}{repo_id}"
+        with self._lock:
+            if (repo_type, repo_id) in self._repos:
+                message = f"You already created this {repo_type} repo"
+                return _json(409, {"error": message, "url": url}, {"X-Error-Message": message})
+            self.create_repo(repo_id, repo_type, private=private)
+        return _json(200, {"url": url, "name": repo_id, "id": repo_id})
+
+    def _validate_yaml(self, request: _Request) -> _Response:
+        content = json.loads(request.body or b"{}").get("content", "")
+        try:
+            _card_data(content.encode())
+        except yaml.YAMLError as exc:
+            return _json(400, {"errors": [{"message": str(exc)}], "warnings": []})
+        return _json(200, {"errors": [], "warnings": []})
+
+    def _info(self, request: _Request, repo: _Repo, commit: _Commit) -> _Response:
+        with_blobs = request.query.get("blobs", ["false"])[0].lower() in ("1", "true")
+        siblings = []
+        for path, oid in sorted(commit.tree.items()):
+            sibling: dict[str, Any] = {"rfilename": path}
+            if with_blobs:
+                sibling.update(size=len(self._blobs[oid]), blobId=oid)
+            siblings.append(sibling)
+        card = _card_data(self._blobs.get(commit.tree.get("README.md", "")))
+        data: dict[str, Any] = {
+            "_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24],
+            "id": repo.repo_id,
+            "author": repo.repo_id.split("/")[0] if "/" in repo.repo_id else None,
+            "sha": commit.sha,
+            "lastModified": commit.date,
+            "createdAt": repo.created_at,
+            "private": repo.private,
+            "gated": repo.gated,
+            "disabled": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": self._tags(repo, card, commit),
+            "siblings": siblings,
+            "usedStorage": sum(len(self._blobs[oid]) for oid in commit.tree.values()),
+        }
+        if card is not None:
+            data["cardData"] = card
+        if repo.repo_type == "model":
+            data.update(self._model_fields(repo, commit))
+        expand = request.query.get("expand") or request.query.get("expand[]")
+        if expand:
+            data = {key: value for key, value in data.items() if key in ("_id", "id", *expand)}
+        return _json(200, data)
+
+    def _tags(self, repo: _Repo, card: dict[str, Any] | None, commit: _Commit) -> list[str]:
+        tags = [t for t in (repo.library_name, repo.pipeline_tag) if t]
+        if any(p.endswith(".safetensors") for p in commit.tree):
+            tags.append("safetensors")
+        if card and isinstance(card.get("license"), str):
+            tags.append(f"license:{card['license']}")
+        return tags
+
+    def _model_fields(self, repo: _Repo, commit: _Commit) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "modelId": repo.repo_id,
+            "pipeline_tag": repo.pipeline_tag,
+            "library_name": repo.library_name,
+            "spaces": [],
+        }
+        config: dict[str, Any] = {}
+        if "config.json" in commit.tree:
+            try:
+                parsed = json.loads(self._blobs[commit.tree["config.json"]])
+            except ValueError:
+                parsed = {}
+            config.update({key: parsed[key] for key in _CONFIG_KEYS if key in parsed})
+        if "model_index.json" in commit.tree:
+            index = json.loads(self._blobs[commit.tree["model_index.json"]])
+            config["diffusers"] = {"_class_name": index.get("_class_name")}
+        if config:
+            fields["config"] = config
+        weights = [self._blobs[oid] for path, oid in sorted(commit.tree.items()) if path.endswith(".safetensors")]
+        safetensors = _safetensors_parameters(weights)
+        if safetensors is not None:
+            fields["safetensors"] = safetensors
+        return fields
+
+    def _paginate(self, request: _Request, items: list[Any], cursor_param: str) -> _Response:
+        start = int(request.query.get(cursor_param, ["0"])[0] or 0)
+        page = items[start : start + self.page_size]
+        headers = {}
+        if start + self.page_size < len(items):
+            query = {k: v for k, v in request.query.items() if k != cursor_param}
+            query[cursor_param] = [str(start + self.page_size)]
+            next_url = f"{self.url}{request.path}?{urlencode(query, doseq=True)}"
+            headers["Link"] = f'<{next_url}>; rel="next"'
+        return _json(200, page, headers)
+
+    def _tree(self, request: _Request, repo: _Repo, commit: _Commit, folder: str) -> _Response:
+        recursive = request.query.get("recursive", ["false"])[0].lower() in ("1", "true")
+        prefix = f"{folder}/" if folder else ""
+        below = {p: oid for p, oid in commit.tree.items() if p.startswith(prefix)}
+        if folder and not below:
+            return _error(404, f"{folder} does not exist on {commit.sha}", "EntryNotFound")
+        entries: dict[str, dict[str, Any]] = {}
+        for path, oid in below.items():
+            relative = path[len(prefix) :].split("/")
+            for depth in range(1, len(relative)):
+                if not recursive and depth > 1:
+                    break
+                folder_path = prefix + "/".join(relative[:depth])
+                entries.setdefault(folder_path, self._folder_entry(commit, folder_path))
+            if recursive or len(relative) == 1:
+                entries[path] = self._file_entry(path, oid)
+        ordered = [entries[p] for p in sorted(entries)]
+        return self._paginate(request, ordered, "cursor")
+
+    def _file_entry(self, path: str, oid: str) -> dict[str, Any]:
+        return {"type": "file", "oid": oid, "size": len(self._blobs[oid]), "path": path}
+
+    def _folder_entry(self, commit: _Commit, path: str) -> dict[str, Any]:
+        inside = sorted((p, oid) for p, oid in commit.tree.items() if p.startswith(f"{path}/"))
+        return {"type": "directory", "oid": hashlib.sha1(repr(inside).encode()).hexdigest(), "size": 0, "path": path}
+
+    def _paths_info(self, request: _Request, commit: _Commit) -> _Response:
+        form = parse_qs(request.body.decode(), keep_blank_values=True)
+        found = []
+        for path in form.get("paths", []):
+            if path in commit.tree:
+                found.append(self._file_entry(path, commit.tree[path]))
+            elif any(p.startswith(f"{path}/") for p in commit.tree):
+                found.append(self._folder_entry(commit, path))
+        return _json(200, found)
+
+    def _preupload(self, request: _Request, commit: _Commit) -> _Response:
+        files = json.loads(request.body or b"{}").get("files", [])
+        answer = []
+        for entry in files:
+            item: dict[str, Any] = {"path": entry["path"], "uploadMode": "regular", "shouldIgnore": False}
+            if entry["path"] in commit.tree:
+                item["oid"] = commit.tree[entry["path"]]
+            answer.append(item)
+        return _json(200, {"files": answer, "commitOid": commit.sha})
+
+    def _commits(self, request: _Request, repo: _Repo, commit: _Commit) -> _Response:
+        items = [
+            {
+                "id": c.sha,
+                "title": c.title,
+                "message": c.message,
+                "date": c.date,
+                "authors": [{"user": self.user, "avatar": ""}],
+            }
+            for c in self._lineage(repo, commit)
+        ]
+        return self._paginate(request, items, "p")
+
+    def _commit(self, request: _Request, repo: _Repo, revision: str, fault: str | None) -> _Response:
+        """Apply an NDJSON commit atomically (the caller holds the lock)."""
+        if request.query.get("create_pr"):
+            return _error(400, "This server does not support pull requests")
+        if revision not in ("main", "refs/heads/main"):
+            return _error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+        try:
+            items = [json.loads(line) for line in request.body.splitlines() if line.strip()]
+        except ValueError:
+            return _error(400, "Malformed NDJSON commit payload")
+        if not items or items[0].get("key") != "header":
+            return _error(400, "The first line of a commit must be its header")
+        header = items[0]["value"]
+        if fault == "conflict" or (header.get("parentCommit") and header["parentCommit"] != repo.head):
+            return _error(412, "A commit has happened since. Please refresh and try again.")
+        tree = repo.commits[repo.head].tree
+        adds: dict[str, bytes] = {}
+        deletes: list[str] = []
+        for item in items[1:]:
+            key, value = item.get("key"), item.get("value", {})
+            path = value.get("path", "")
+            if not path or path.startswith("/") or ".." in path.split("/") or "" in path.split("/"):
+                return _error(400, f"Invalid path in commit: {path!r}")
+            if key == "file":
+                if value.get("encoding") != "base64":
+                    return _error(400, "Only base64 inline content is supported")
+                adds[path] = base64.b64decode(value["content"])
+            elif key == "deletedFile":
+                if path not in tree or path in deletes:
+                    return _error(404, "A file with this name doesn't exist", "EntryNotFound")
+                deletes.append(path)
+            elif key == "deletedFolder":
+                inside = [p for p in tree if p.startswith(path.rstrip("/") + "/")]
+                if not inside:
+                    return _error(404, "A folder with this name doesn't exist", "EntryNotFound")
+                deletes.extend(inside)
+            else:
+                return _error(400, f"Unsupported commit operation {key!r}: every upload mode here is 'regular'")
+        sha = self._apply(repo, adds, deletes, header.get("summary", ""), header.get("description", ""))
+        if fault == "drop_after":
+            raise _DropConnection
+        url = f"{self.url}/{_URL_PREFIXES[repo.repo_type]}{repo.repo_id}/commit/{sha}"
+        return _json(
+            200, {"success": True, "commitOid": sha, "commitUrl": url, "hookOutput": "", "pullRequestUrl": None}
+        )
+
+    def _resolve_file(self, request: _Request, authed: bool) -> _Response:
+        parts = self._segments(request.path)
+        repo_type = "model"
+        if parts[0] in ("datasets", "spaces") and "resolve" in parts[2:4]:
+            repo_type = _TYPE_PLURALS[parts[0]]
+            parts = parts[1:]
+        index = parts.index("resolve")
+        repo_id, rest = "/".join(parts[:index]), parts[index + 1 :]
+        if len(rest) < 2:
+            return _error(404, "Entry not found", "EntryNotFound")
+        revision, path = rest[0], "/".join(rest[1:])
+        with self._lock:
+            found = self._readable_repo(repo_type, repo_id, authed)
+            if isinstance(found, _Response):
+                return found
+            repo = found
+            if repo.gated and not authed:
+                message = f"Access to model {repo_id} is restricted. You must have access to it and be authenticated."
+                return _error(401, message, "GatedRepo")
+            commit = self._resolve(repo, revision)
+            if commit is None:
+                return _error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+            if path not in commit.tree:
+                return _error(404, "Entry not found", "EntryNotFound", {"X-Repo-Commit": commit.sha})
+            oid = commit.tree[path]
+            content = self._blobs[oid]
+        return self._file_response(request, content, oid, commit.sha)
+
+    @staticmethod
+    def _file_response(request: _Request, content: bytes, oid: str, sha: str) -> _Response:
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "ETag": f'"{oid}"',
+            "X-Repo-Commit": sha,
+            "Accept-Ranges": "bytes",
+        }
+        wanted = request.headers.get("range", "")
+        if wanted.startswith("bytes=") and "," not in wanted:
+            first, _, last = wanted[len("bytes=") :].partition("-")
+            start = int(first) if first else max(len(content) - int(last), 0)
+            end = int(last) if first and last else len(content) - 1
+            if start >= len(content):
+                return _Response(416, b"", {**headers, "Content-Range": f"bytes */{len(content)}"})
+            body = content[start : end + 1]
+            headers.update({"Content-Range": f"bytes {start}-{start + len(body) - 1}/{len(content)}"})
+            return _Response(206, body, {**headers, "Content-Length": str(len(body))})
+        return _Response(200, content, {**headers, "Content-Length": str(len(content))})
