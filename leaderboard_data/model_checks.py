@@ -207,6 +207,11 @@ def list_model_files(folder: Path) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def is_hidden(path: str) -> bool:
+    """A path with a part starting with '.' (.gitattributes, .cache/...): never part of a model."""
+    return any(part.startswith(".") for part in path.split("/"))
+
+
 def check_config_size(size: int, name: str, model_id: str) -> None:
     """Refuse a config file over 1 MB before reading it: no real config comes close."""
     if size > MAX_CONFIG_BYTES:
@@ -440,11 +445,7 @@ def _check(
             f"model {model_id} is private; only public models are benchmarked, so that anyone can check a result.",
         )
     if gated:
-        raise ModelCheckError(
-            ErrorKind.GATED,
-            f"model {model_id} is gated (users must accept conditions to download it); gated models are not "
-            "benchmarked.",
-        )
+        raise gated_refusal(model_id)
     _refuse_python_files(model_id, files)
     if config is not None and is_pipeline(files):
         _check_diffusers_code(model_id, config)
@@ -461,6 +462,14 @@ def _check(
             "model is only benchmarked with a known size.",
         )
     return CheckedModel(model_id, sha, num_parameters, size_class(num_parameters), architecture)
+
+
+def gated_refusal(model_id: str) -> ModelCheckError:
+    """The one refusal of gated models, whether metadata said so or a download was denied."""
+    return ModelCheckError(
+        ErrorKind.GATED,
+        f"model {model_id} is gated (users must accept conditions to download it); gated models are not benchmarked.",
+    )
 
 
 def _refuse_python_files(model_id: str, files: Iterable[str]) -> None:

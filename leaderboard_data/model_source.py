@@ -25,13 +25,14 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-import httpx
 from huggingface_hub import HfApi, hf_hub_url, snapshot_download
 from huggingface_hub.errors import (
     DisabledRepoError,
     GatedRepoError,
     HfHubHTTPError,
     HFValidationError,
+    HTTPError,
+    LocalEntryNotFoundError,
     OfflineModeIsEnabled,
     RepositoryNotFoundError,
     RevisionNotFoundError,
@@ -45,6 +46,9 @@ from leaderboard_data.model_checks import (
     ModelCheckError,
     check_config_size,
     count_folder_parameters,
+    gated_refusal,
+    is_hidden,
+    is_pipeline,
     list_model_files,
     parse_json_object,
     read_card_metadata,
@@ -282,11 +286,11 @@ class HubModelSource(ModelSource):
             hub = self.api.model_info(model_id, revision=revision, files_metadata=False)
             if not hub.sha:
                 raise StoreError(f"the Hub gave no commit sha for model {model_id}")
-            files = tuple(sorted(s.rfilename for s in hub.siblings or ()))
+            files = tuple(sorted(s.rfilename for s in hub.siblings or () if not is_hidden(s.rfilename)))
             private, gated = bool(hub.private), bool(hub.gated)
             readable = not (private or gated)
             config = self._fetch_config(model_id, hub.sha, files) if readable else None
-            num_parameters = hub.safetensors.total if hub.safetensors else None
+            num_parameters = hub.safetensors.total if hub.safetensors and not is_pipeline(files) else None
             if num_parameters is None and readable:
                 num_parameters = self._count_remote_parameters(model_id, hub.sha, files, config)
         return ModelInfo(
@@ -328,8 +332,9 @@ class HubModelSource(ModelSource):
     def _count_remote_parameters(
         self, model_id: str, sha: str, files: tuple[str, ...], config: dict[str, Any] | None
     ) -> int | None:
-        """The Hub counts parameters only for root-level weights; a diffusers pipeline's components are
-        counted here from each safetensors header, fetched by range requests (the tensors are not downloaded)."""
+        """Parameters from each counted file's safetensors header, fetched by range requests (the tensors are not
+        downloaded). Used for pipelines, whose components the Hub's own count does not follow (precision
+        variants would count twice), and wherever the Hub gives no count."""
         weights = weight_files_to_count(files, config)
         if not weights:
             return None
@@ -354,18 +359,14 @@ def _hub_errors(model_id: str, revision: str | None) -> Iterator[None]:
     try:
         yield
     except GatedRepoError as exc:
-        raise ModelCheckError(
-            ErrorKind.GATED,
-            f"model {model_id} is gated (users must accept conditions to download it); gated models are not "
-            "benchmarked.",
-        ) from exc
+        raise gated_refusal(model_id) from exc
     except RevisionNotFoundError as exc:
         raise _not_found(model_id, f"has no revision {str(revision)[:64]!r}") from exc
     except (RepositoryNotFoundError, DisabledRepoError, HFValidationError) as exc:
         raise _not_found(model_id) from exc
     except HfHubHTTPError as exc:
         raise _http_error(model_id, exc) from exc
-    except (OfflineModeIsEnabled, httpx.TransportError, TimeoutError, ConnectionError) as exc:
+    except (OfflineModeIsEnabled, LocalEntryNotFoundError, HTTPError, TimeoutError, ConnectionError) as exc:
         raise TransientStoreError(f"could not reach the Hub for model {model_id}: {exc}") from exc
 
 
