@@ -19,11 +19,11 @@ import shutil
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from huggingface_hub import HfApi, hf_hub_url, snapshot_download
 from huggingface_hub.errors import (
@@ -75,11 +75,10 @@ _HASH_CHUNK = 1 << 20
 
 
 def is_allowed_file(path: str) -> bool:
-    """Whether a download may hold this file (relative POSIX path)."""
-    name = path.rsplit("/", 1)[-1]
-    if any(fnmatchcase(name, p) for p in FORBIDDEN_PATTERNS):
+    """Whether a download may hold this file (relative POSIX path), matched as snapshot_download matches it."""
+    if any(fnmatchcase(path, p) for p in FORBIDDEN_PATTERNS):
         return False
-    return any(fnmatchcase(name, p) for p in ALLOWED_PATTERNS)
+    return any(fnmatchcase(path, p) for p in ALLOWED_PATTERNS)
 
 
 @dataclass(frozen=True)
@@ -236,24 +235,20 @@ def _hash_folder(folder: Path, files: tuple[str, ...], copy_allowed_to: Path | N
     digest = hashlib.sha256()
     for name in files:
         path_bytes = name.encode("utf-8")
-        with (folder / name).open("rb") as source:
-            size = (folder / name).stat().st_size
-            digest.update(len(path_bytes).to_bytes(8, "little") + path_bytes + size.to_bytes(8, "little"))
-            sink = _open_copy(copy_allowed_to, name)
-            try:
-                while chunk := source.read(_HASH_CHUNK):
-                    digest.update(chunk)
-                    if sink is not None:
-                        sink.write(chunk)
-            finally:
+        size = (folder / name).stat().st_size
+        digest.update(len(path_bytes).to_bytes(8, "little") + path_bytes + size.to_bytes(8, "little"))
+        with (folder / name).open("rb") as source, _copy_sink(copy_allowed_to, name) as sink:
+            while chunk := source.read(_HASH_CHUNK):
+                digest.update(chunk)
                 if sink is not None:
-                    sink.close()
+                    sink.write(chunk)
     return digest.hexdigest()
 
 
-def _open_copy(dest: Path | None, name: str) -> Any:
+def _copy_sink(dest: Path | None, name: str) -> AbstractContextManager[BinaryIO | None]:
+    """Where a file read for hashing is also written: its place under `dest` if it is allowed there, else nowhere."""
     if dest is None or not is_allowed_file(name):
-        return None
+        return nullcontext()
     target = dest / name
     target.parent.mkdir(parents=True, exist_ok=True)
     return target.open("wb")
