@@ -128,9 +128,9 @@ def test_nvml_without_counter_integrates_power(fake_nvml: mock.MagicMock) -> Non
     finally:
         meter.close()
     assert meter.source == POWER_SOURCE
-    assert reading.devices["gpu"] == reading.devices["gpu"].__class__(
-        energy_j=pytest.approx(200.0 * reading.duration_s, rel=1e-3), measured=False, source=POWER_SOURCE
-    )
+    gpu = reading.devices["gpu"]
+    assert gpu.energy_j == pytest.approx(200.0 * reading.duration_s, rel=1e-3)
+    assert (gpu.measured, gpu.source) == (False, POWER_SOURCE)
 
 
 def test_nvml_missing_driver_is_unavailable_with_reason(fake_nvml: mock.MagicMock) -> None:
