@@ -148,7 +148,7 @@ class HubStore(Store):
 
     def list_files(self, prefix: str = "", revision: str | None = None) -> list[str]:
         """Sorted file paths starting with `prefix` at `revision` (default: the head), dot-files left out."""
-        folder = prefix.rstrip("/") if prefix.endswith("/") else ""
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""  # the deepest folder holding every match
         if folder:
             check_repo_path(folder)
         sha = revision or self.revision()
