@@ -1,0 +1,46 @@
+"""Text classification: assign a label to a text in one forward pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import AutoModelForSequenceClassification
+from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+
+from leaderboard_data.configs import Pipeline
+from runner.tasks._text_common import TransformersTextTask, accepted_inputs
+from runner.tasks.base import PhaseMarker, QueryOutput, register_task
+
+
+@dataclass(frozen=True)
+class PreparedText:
+    inputs: dict[str, torch.Tensor]
+    input_tokens: int
+
+
+@register_task
+class TextClassificationTask(TransformersTextTask):
+    """`AutoModelForSequenceClassification` over a text truncated to the model's limit."""
+
+    pipeline = Pipeline.TEXT_CLASSIFICATION
+    phases = ("forward",)
+    auto_class = AutoModelForSequenceClassification
+    head_classes = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+
+    last_label: str = ""
+    """The label predicted by the latest query: the cheap proof that the model ran end to end."""
+
+    def preprocess(self, sample: dict[str, Any]) -> PreparedText:
+        encoding = self.tokenizer(sample["text"], truncation=True, max_length=self.max_length, return_tensors="pt")
+        inputs = accepted_inputs(self.model, encoding, self.device)
+        return PreparedText(inputs=inputs, input_tokens=int(inputs["input_ids"].shape[-1]))
+
+    def run(self, prepared: PreparedText, mark: PhaseMarker) -> QueryOutput:
+        with torch.inference_mode():
+            logits = self.model(**prepared.inputs).logits
+        label_id = int(logits[0].argmax())
+        names: dict[Any, Any] = dict(self.model.config.id2label or {})
+        self.last_label = str(names.get(label_id, label_id))
+        return QueryOutput(input_tokens=prepared.input_tokens)
