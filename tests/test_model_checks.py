@@ -173,6 +173,9 @@ def test_weight_files_counted_are_root_files_or_pipeline_components() -> None:
     assert weight_files_to_count(files, GPT2_CONFIG) == ["model.safetensors"]
     sharded = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
     assert weight_files_to_count(sharded, GPT2_CONFIG) == sharded
+    sharded_variant = ["model.fp16-00001-of-00002.safetensors", "model.fp16-00002-of-00002.safetensors"]
+    assert weight_files_to_count(sharded + sharded_variant, GPT2_CONFIG) == sharded
+    assert weight_files_to_count(sharded_variant, GPT2_CONFIG) == sharded_variant
     only_variant = ["model_index.json", "unet/diffusion_pytorch_model.fp16.safetensors", "vae/x.safetensors"]
     index = {"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]}
     assert weight_files_to_count(only_variant, index) == ["unet/diffusion_pytorch_model.fp16.safetensors"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from leaderboard_data import model_source
 from leaderboard_data.configs import TaskConfig, load_task_configs
 from leaderboard_data.errors import TransientStoreError
 from leaderboard_data.model_checks import ModelCheckError, check_model, inspect_model_folder, list_model_files
@@ -182,6 +183,12 @@ def test_local_models_pass_the_same_checks_as_hub_models(tmp_path: Path, source:
 )
 def test_allowed_files(path: str, allowed: bool) -> None:
     assert is_allowed_file(path) is allowed
+
+
+def test_forbidden_files_stay_out_even_if_an_allowed_pattern_matches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(model_source, "ALLOWED_PATTERNS", ("*",))
+    assert is_allowed_file("config.json")
+    assert not is_allowed_file("sub/pytorch_model.bin") and not is_allowed_file("modeling.py")
 
 
 # --- Hub source, against the local fake Hub ------------------------------------------------------------------
