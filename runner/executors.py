@@ -5,10 +5,12 @@ Both give the worker the same handle: poll until a Result (or a BenchmarkFailure
 
 from __future__ import annotations
 
+import time
 from typing import Protocol
 
-from leaderboard_data.records import Result
+from leaderboard_data.records import ErrorKind, Result
 from runner.engine import BenchmarkSpec
+from runner.errors import BenchmarkFailure
 from runner.isolation import IsolatedBenchmark
 
 
@@ -47,16 +49,26 @@ class LocalProcessExecutor:
         return 1
 
     def start(self, spec: BenchmarkSpec, timeout_s: float) -> BenchmarkHandle:
-        return _LocalHandle(IsolatedBenchmark(spec, timeout_s, memory_limit_mb=self.memory_limit_mb))
+        return _LocalHandle(IsolatedBenchmark(spec, memory_limit_mb=self.memory_limit_mb), timeout_s)
 
 
 class _LocalHandle:
-    def __init__(self, benchmark: IsolatedBenchmark) -> None:
+    def __init__(self, benchmark: IsolatedBenchmark, timeout_s: float) -> None:
         self._benchmark = benchmark
+        self._timeout_s = timeout_s
+        self._deadline = time.monotonic() + timeout_s
         self._benchmark.start()
 
     def poll(self, timeout_s: float) -> Result | None:
-        return self._benchmark.wait(timeout_s)
+        if not self._benchmark.wait(timeout_s):
+            if time.monotonic() < self._deadline:
+                return None
+            self._benchmark.terminate(
+                grace_s=2.0,
+                failure=BenchmarkFailure(ErrorKind.TIMEOUT, f"no result after {self._timeout_s:.0f} s; stopped"),
+            )
+        return self._benchmark.result()
 
     def terminate(self) -> None:
         self._benchmark.terminate()
+        self._benchmark.cleanup()
