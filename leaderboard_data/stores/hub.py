@@ -87,7 +87,8 @@ class HubStore(Store):
         create: create the repository if it does not exist.
         max_retries: retries of one request after a transient failure (429, 5xx, timeout, dropped connection).
         backoff_s: first backoff in seconds; it doubles on every retry (with jitter), up to 30 s.
-        timeout_s: time limit of each request HubStore sends itself (head lookups, listings, downloads).
+        timeout_s: time limit of each request HubStore sends itself (head lookups, listings, downloads);
+            `create_repo` and `create_commit` run on huggingface_hub's shared client, which has no timeout.
 
     Example:
         store = HubStore("my-org/requests", token=token)
