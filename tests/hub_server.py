@@ -29,6 +29,7 @@ import socket
 import struct
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -255,6 +256,9 @@ class _Handler(BaseHTTPRequestHandler):
         except _DropConnection:
             self.close_connection = True
             return
+        except Exception as exc:  # a bug in the fake: say so loudly instead of dropping the connection
+            traceback.print_exc()
+            response = _error(500, f"fake hub failed on {self.command} {self.path}: {exc!r}")
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
