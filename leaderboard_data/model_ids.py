@@ -32,7 +32,7 @@ def quote(value: str) -> str:
 
 def _require_text(value: object, what: str) -> str:
     if not isinstance(value, str):
-        raise SubmissionError(f"The {what} must be text, not {type(value).__name__}.")
+        raise SubmissionError(f"{what} must be text, not {type(value).__name__}.")
     return value
 
 
@@ -52,24 +52,24 @@ def validate_model_id(model_id: str) -> str:
     text = _require_text(model_id, "model id")
     shown = quote(text)
     if not text:
-        raise SubmissionError("The model id is empty; write it as 'name' or 'org/name'.")
+        raise SubmissionError("the model id is empty; write it as 'name' or 'org/name'.")
     if len(text) > MAX_MODEL_ID_LENGTH:
-        raise SubmissionError(f"Model id {shown} is longer than {MAX_MODEL_ID_LENGTH} characters.")
+        raise SubmissionError(f"model id {shown} is longer than {MAX_MODEL_ID_LENGTH} characters.")
     parts = text.split("/")
     if len(parts) > 2:
-        raise SubmissionError(f"Model id {shown} has more than one '/'; write it as 'name' or 'org/name'.")
+        raise SubmissionError(f"model id {shown} has more than one '/'; write it as 'name' or 'org/name'.")
     for part in parts:
         problem = _part_problem(part)
         if problem:
-            raise SubmissionError(f"Model id {shown} is not valid: {problem}.")
+            raise SubmissionError(f"model id {shown} is not valid: {problem}.")
     if "--" in text or ".." in text:
-        raise SubmissionError(f"Model id {shown} is not valid: it must not contain '--' or '..'.")
+        raise SubmissionError(f"model id {shown} is not valid: it must not contain '--' or '..'.")
     if text.endswith(".git"):
-        raise SubmissionError(f"Model id {shown} is not valid: it must not end with '.git'.")
+        raise SubmissionError(f"model id {shown} is not valid: it must not end with '.git'.")
     try:
         validate_repo_id(text)
     except HFValidationError as exc:
-        raise SubmissionError(f"Model id {shown} is not a valid Hub repository id.") from exc
+        raise SubmissionError(f"model id {shown} is not a valid Hub repository id.") from exc
     return text
 
 
@@ -78,7 +78,7 @@ def validate_revision(revision: str) -> str:
     text = _require_text(revision, "revision")
     if not _REVISION.fullmatch(text):
         raise SubmissionError(
-            f"Revision {quote(text)} is not pinned: give a 40-character commit sha or a 64-character content hash "
+            f"revision {quote(text)} is not pinned: give a 40-character commit sha or a 64-character content hash "
             "in lowercase hexadecimal."
         )
     return text
@@ -92,10 +92,10 @@ def validate_submitter(name: str) -> str:
     text = _require_text(name, "submitter name")
     if not text or len(text) > MAX_SUBMITTER_LENGTH:
         raise SubmissionError(
-            f"Submitter name {quote(text)} must be between 1 and {MAX_SUBMITTER_LENGTH} characters long."
+            f"submitter name {quote(text)} must be between 1 and {MAX_SUBMITTER_LENGTH} characters long."
         )
     if not text.isprintable():
-        raise SubmissionError(f"Submitter name {quote(text)} contains control or other unprintable characters.")
+        raise SubmissionError(f"submitter name {quote(text)} contains control or other unprintable characters.")
     if text != text.strip():
-        raise SubmissionError(f"Submitter name {quote(text)} must not start or end with a space.")
+        raise SubmissionError(f"submitter name {quote(text)} must not start or end with a space.")
     return text

@@ -370,11 +370,11 @@ class RequestQueue:
         self._check_task(task)
         if not isinstance(precision, str) or precision not in PRECISIONS:
             shown = quote(precision) if isinstance(precision, str) else type(precision).__name__
-            raise SubmissionError(f"Precision {shown} is not one of {', '.join(PRECISIONS)}.")
+            raise SubmissionError(f"precision {shown} is not one of {', '.join(PRECISIONS)}.")
         if num_parameters is not None and (
             isinstance(num_parameters, bool) or not isinstance(num_parameters, int) or num_parameters < 0
         ):
-            raise SubmissionError(f"The parameter count must be a whole number of at least 0, not {num_parameters!r}.")
+            raise SubmissionError(f"the parameter count must be a whole number of at least 0, not {num_parameters!r}.")
         key = _dedup_key(model_id, revision, task, precision)
 
         def plan(snapshot: _Snapshot, now: datetime) -> _Plan[Request]:
@@ -403,7 +403,7 @@ class RequestQueue:
     def _check_task(self, task: object) -> None:
         if not isinstance(task, str) or task not in self.task_configs:
             shown = quote(task) if isinstance(task, str) else type(task).__name__
-            raise SubmissionError(f"Unknown task {shown}; known tasks: {', '.join(sorted(self.task_configs))}.")
+            raise SubmissionError(f"unknown task {shown}; known tasks: {', '.join(sorted(self.task_configs))}.")
 
     @staticmethod
     def _check_duplicate(snapshot: _Snapshot, key: tuple[str, str, str, str]) -> None:
