@@ -309,9 +309,9 @@ class RequestQueue:
         return self._read().find(request_id)
 
     def position(self, request_id: str) -> int | None:
-        """1-based place of a PENDING request in claim order (all tasks, leases past expiry counted as reaped).
+        """1-based place of a PENDING request in claim order, None if it is not pending.
 
-        None if the request is not pending.
+        The order spans every pending request, whatever its task, and counts leases past expiry as reaped.
         """
         snapshot = self._read()
         snapshot.find(request_id)
@@ -319,7 +319,8 @@ class RequestQueue:
         view.update((r.request_id, r) for r in self._reaped(snapshot, self._now()))
         if view[request_id].status != RequestStatus.PENDING:
             return None
-        order = claim_order(self._pending(view.values(), None), self._running_counts(view.values()))
+        pending = [r for r in view.values() if r.status == RequestStatus.PENDING]
+        order = claim_order(pending, self._running_counts(view.values()))
         return next(i for i, r in enumerate(order, start=1) if r.request_id == request_id)
 
     # Committing

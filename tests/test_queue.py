@@ -335,8 +335,10 @@ def test_claim_ignores_requests_of_tasks_this_queue_does_not_know(
     store: LocalStore, task_configs: dict[str, TaskConfig], clock: FakeClock
 ) -> None:
     submit(RequestQueue(store, task_configs, clock=clock), task="image_generation")
-    narrow = {"text_classification": task_configs["text_classification"]}
-    assert RequestQueue(store, narrow, clock=clock).claim("w1") is None
+    narrow = RequestQueue(store, {"text_classification": task_configs["text_classification"]}, clock=clock)
+    assert narrow.claim("w1") is None
+    [waiting] = narrow.list_requests()
+    assert narrow.position(waiting.request_id) == 1  # still waiting, for a worker that knows the task
 
 
 def test_claim_is_fair_across_submitters(queue: RequestQueue, clock: FakeClock) -> None:
