@@ -399,11 +399,6 @@ def test_local_a_commit_killed_at_any_step_is_all_or_nothing_for_the_next_commit
     assert not (store.root / ".store" / "journal.json").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LocalStore readers take the shared lock and do not roll a pending journal forward, so after a crash "
-    "between moving a.txt and b.txt into place a reader sees new a.txt, old b.txt and the old HEAD",
-)
 def test_local_a_reader_after_a_crash_mid_apply_sees_one_whole_revision(tmp_path: Path) -> None:
     _, base = _seeded_local_store(tmp_path / "store")
     _crash_commit_at(tmp_path / "store", _JOURNAL_WRITTEN_AT + 1)

@@ -61,7 +61,16 @@ class LocalStore(Store):
 
     @contextlib.contextmanager
     def _locked(self, exclusive: bool) -> Iterator[None]:
+        """Hold the store's lock. A reader that finds a journal left by a crashed commit takes the exclusive
+        lock and rolls it forward first, so it never sees half a commit."""
+        journal = self._meta / "journal.json"
         with open(self._meta / "lock", "a+b") as handle:
+            if not exclusive and journal.exists():
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+                try:
+                    self._roll_forward_journal()
+                finally:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             try:
                 if exclusive:
@@ -85,9 +94,12 @@ class LocalStore(Store):
             raise StoreError(f"{self}: only the head revision can be read, not {revision}")
 
     def list_files(self, prefix: str = "", revision: str | None = None) -> list[str]:
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        if folder:
+            check_repo_path(folder)
         with self._locked(exclusive=False):
             self._check_revision(revision)
-            base = self.root / prefix if prefix and prefix.endswith("/") else self.root
+            base = self.root / folder if folder else self.root
             if not base.is_dir():
                 return []
             found = []
@@ -180,9 +192,11 @@ class LocalStore(Store):
                 with contextlib.suppress(FileNotFoundError):
                     target.unlink()
                 self._prune_empty_dirs(target.parent)
-        log_line = {"revision": journal["revision"], "message": journal["message"], "at": datetime.now(UTC).isoformat()}
-        with open(self._meta / "log.jsonl", "a", encoding="utf-8") as log:
-            log.write(json.dumps(log_line) + "\n")
+        if self._head() != journal["revision"]:  # a crash after HEAD moved must not log the commit twice
+            now = datetime.now(UTC).isoformat()
+            entry = {"revision": journal["revision"], "message": journal["message"], "at": now}
+            with open(self._meta / "log.jsonl", "a", encoding="utf-8") as log:
+                log.write(json.dumps(entry) + "\n")
         _fsync_write(self._meta / "HEAD", journal["revision"].encode())
         journal_path.unlink()
         staging = self._meta / "staging" / journal["revision"]
