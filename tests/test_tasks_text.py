@@ -119,6 +119,18 @@ def test_text_generation_pads_with_eos_when_tokenizer_has_no_pad_token(tmp_path:
     assert output.output_tokens == 10
 
 
+def test_model_generation_defaults_do_not_change_the_standard_run(tmp_path: Path) -> None:
+    model_dir = _model(tmp_path, Pipeline.SUMMARIZATION, "bart")
+    defaults = json.loads((model_dir / "generation_config.json").read_text())
+    defaults.update(num_beams=4, min_length=56, max_length=142, no_repeat_ngram_size=3, do_sample=True, top_k=5)
+    (model_dir / "generation_config.json").write_text(json.dumps(defaults))
+    task = _task("summarization", model_dir)
+    task.load()
+    marks = _Marks()
+    output = task.run(task.preprocess({"text": "The quiet river visited the museum near the station."}), marks)
+    assert (output.output_tokens, marks.calls) == (10, ["decode"])
+
+
 def test_reasoning_uses_chat_template_with_thinking_on(tmp_path: Path) -> None:
     task = _task("text_generation_reasoning", _model(tmp_path, Pipeline.TEXT_GENERATION, "llama"))
     task.load()

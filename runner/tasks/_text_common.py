@@ -250,7 +250,10 @@ class GenerativeTextTask(TransformersTextTask):
         return self.config.generation
 
     def _generate(self, prepared: PreparedGeneration, max_new: int, min_new: int, streamer: BaseStreamer | None) -> int:
-        """Run `generate`; returns how many tokens it produced."""
+        """Run `generate`; returns how many tokens it produced.
+
+        `max_new_tokens`/`min_new_tokens` take precedence over a model's own `max_length`/`min_length` defaults.
+        """
         args = self.generation
         model = cast(GenerationMixin, self.model)
         with torch.inference_mode():
