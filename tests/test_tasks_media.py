@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import shutil
@@ -13,7 +14,7 @@ import datasets
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from leaderboard_data.configs import Pipeline, TaskConfig, load_task_configs
 from leaderboard_data.records import ErrorKind
@@ -158,6 +159,38 @@ def test_streamer_marks_decode_after_the_first_new_token() -> None:
     assert marks == ["decode"] and streamer.new_tokens == 2
 
 
+def _build_blip(out_dir: Path) -> Path:
+    """A tiny BLIP captioner: its joint processor is the other path through the captioning task's loader."""
+    from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipImageProcessor, BlipProcessor
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "photo", "of", "red", "circle"]
+    vocab_dir = out_dir.parent / "blip-vocab"
+    vocab_dir.mkdir()
+    (vocab_dir / "vocab.txt").write_text("\n".join(vocab))
+    tokenizer = BertTokenizer.from_pretrained(str(vocab_dir))
+    layer = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
+    text = {**layer, "vocab_size": len(vocab), "encoder_hidden_size": 32, "bos_token_id": 2, "sep_token_id": 3}
+    config = BlipConfig(
+        text_config={**text, "pad_token_id": 0, "eos_token_id": 3},
+        vision_config={**layer, "image_size": 32, "patch_size": 8},
+        projection_dim=32,
+    )
+    torch.manual_seed(0)
+    BlipForConditionalGeneration(config).save_pretrained(out_dir)
+    processor = BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tokenizer)
+    processor.save_pretrained(out_dir)
+    return out_dir
+
+
+def test_blip_captioner_runs_with_its_processor(zoo, configs, tmp_path: Path) -> None:
+    task = _task(Pipeline.IMAGE_CAPTIONING, _build_blip(tmp_path / "blip"), configs)
+    task.load()
+    prepared = task.preprocess(task.load_samples(str(zoo[Pipeline.IMAGE_CAPTIONING][1]), 1)[0])
+    marks: list[str] = []
+    assert task.run(prepared, marks.append).output_tokens == 10
+    assert marks == ["decode"]
+
+
 @pytest.mark.parametrize("pipeline", [Pipeline.IMAGE_GENERATION, Pipeline.IMAGE_CAPTIONING], ids=lambda p: p.value)
 def test_classifier_given_to_another_task_is_wrong_task(pipeline: Pipeline, zoo, configs) -> None:
     classifier_dir, _ = zoo[Pipeline.IMAGE_CLASSIFICATION]
@@ -199,6 +232,17 @@ def test_unknown_architecture(extra: dict, kind: ErrorKind, configs, tmp_path: P
     assert failure.value.kind == kind
 
 
+def test_model_needing_a_missing_library_is_unsupported(configs, tmp_path: Path) -> None:
+    if importlib.util.find_spec("timm") is not None:
+        pytest.skip("timm is installed, so a timm backbone loads")
+    detr = {"model_type": "detr", "architectures": ["DetrForObjectDetection"], "d_model": 32}
+    (tmp_path / "config.json").write_text(json.dumps({**detr, "use_timm_backbone": True, "backbone": "resnet50"}))
+    save_file({"unused": torch.zeros(1)}, str(tmp_path / "model.safetensors"))
+    with pytest.raises(BenchmarkFailure) as failure:
+        _task(Pipeline.OBJECT_DETECTION, tmp_path, configs).load()
+    assert failure.value.kind == ErrorKind.UNSUPPORTED_ARCHITECTURE and "timm" in failure.value.message
+
+
 def test_diffusion_pipeline_with_code_is_refused(zoo, configs, tmp_path: Path) -> None:
     model_dir = shutil.copytree(zoo[Pipeline.IMAGE_GENERATION][0], tmp_path / "custom")
     (model_dir / "pipeline.py").write_text("raise SystemExit\n")
@@ -218,6 +262,19 @@ def test_diffusion_pipeline_class_is_checked(class_name: str, kind: ErrorKind, z
     with pytest.raises(BenchmarkFailure) as failure:
         _task(Pipeline.IMAGE_GENERATION, model_dir, configs).load()
     assert failure.value.kind == kind
+
+
+def test_diffusion_index_of_a_hub_checkout_loads_and_foreign_components_do_not(zoo, configs, tmp_path: Path) -> None:
+    model_dir = shutil.copytree(zoo[Pipeline.IMAGE_GENERATION][0], tmp_path / "hub-style")
+    index_path = model_dir / "model_index.json"
+    index = json.loads(index_path.read_text())
+    # Stable Diffusion 1.x repositories name the safety checker's module, not its library.
+    index_path.write_text(json.dumps({**index, "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"]}))
+    assert _task(Pipeline.IMAGE_GENERATION, model_dir, configs).load().num_parameters > 0
+    index_path.write_text(json.dumps({**index, "scheduler": ["my_schedulers", "FastScheduler"]}))
+    with pytest.raises(BenchmarkFailure) as failure:
+        _task(Pipeline.IMAGE_GENERATION, model_dir, configs).load()
+    assert failure.value.kind == ErrorKind.REMOTE_CODE
 
 
 def test_diffusion_component_with_pickled_weights_is_refused(zoo, configs, tmp_path: Path) -> None:

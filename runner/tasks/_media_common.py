@@ -94,6 +94,11 @@ def load_transformers_model(auto_cls: Any, model_dir: Path, task_title: str, dev
         return model.to(device).eval()
     except torch.OutOfMemoryError as exc:
         raise BenchmarkFailure(ErrorKind.OUT_OF_MEMORY, f"loading the model: {exc}") from exc
+    except ImportError as exc:  # e.g. DETR checkpoints with a timm backbone
+        reason = str(exc).strip().splitlines()[0]
+        raise BenchmarkFailure(
+            ErrorKind.UNSUPPORTED_ARCHITECTURE, f"needs a library this runner lacks: {reason}"
+        ) from exc
 
 
 def count_parameters(module: torch.nn.Module) -> int:
@@ -205,7 +210,10 @@ def _decode_bytes(data: bytes) -> tuple[np.ndarray, int]:
         import soundfile
     except ImportError:
         return _decode_wav(data)
-    samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    try:
+        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except RuntimeError as exc:  # soundfile.LibsndfileError
+        raise BenchmarkFailure(ErrorKind.INTERNAL, f"cannot decode audio: {exc}") from exc
     return samples.mean(axis=1), int(rate)
 
 

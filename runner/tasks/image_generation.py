@@ -4,6 +4,7 @@ fixed number of denoising steps. Prompt encoding, denoising and VAE decoding all
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ SEED = 0
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".pkl")
 COMPONENT_LIBRARIES = frozenset({"diffusers", "transformers"})
+SKIPPED_COMPONENTS = frozenset({"safety_checker"})
+"""Components `load` replaces with None, so their files are never read."""
 
 
 @dataclass
@@ -42,8 +45,17 @@ def _read_model_index(model_dir: Path) -> dict[str, Any]:
     return index
 
 
-def check_pipeline_folder(model_dir: Path) -> type:
-    """The diffusers text-to-image class a folder names; refuses custom code, other tasks and pickled weights."""
+def _is_known_library(library: str) -> bool:
+    """diffusers, transformers, or a diffusers pipeline module (model indexes name e.g. "stable_diffusion")."""
+    if library in COMPONENT_LIBRARIES:
+        return True
+    return library.isidentifier() and importlib.util.find_spec(f"diffusers.pipelines.{library}") is not None
+
+
+def check_pipeline_folder(model_dir: Path) -> None:
+    """Refuse a folder that ships code, names a pipeline other than a diffusers text-to-image one, or keeps the
+    weights of a component it loads only in pickled files.
+    """
     import diffusers
     from diffusers.pipelines.auto_pipeline import AUTO_TEXT2IMAGE_PIPELINES_MAPPING
 
@@ -58,15 +70,13 @@ def check_pipeline_folder(model_dir: Path) -> type:
     if pipeline_class not in AUTO_TEXT2IMAGE_PIPELINES_MAPPING.values():
         raise BenchmarkFailure(ErrorKind.WRONG_TASK, f"{class_name} does not generate images from text")
     for name, entry in index.items():
-        if name.startswith("_") or not isinstance(entry, list):
+        if name.startswith("_") or name in SKIPPED_COMPONENTS or not isinstance(entry, list) or entry[0] is None:
             continue
-        library = entry[0]
-        if library is not None and library not in COMPONENT_LIBRARIES:
-            raise BenchmarkFailure(ErrorKind.REMOTE_CODE, f"component '{name}' comes from '{library}'")
+        if not _is_known_library(entry[0]):
+            raise BenchmarkFailure(ErrorKind.REMOTE_CODE, f"component '{name}' comes from '{entry[0]}'")
         folder = model_dir / name
         if folder.is_dir() and any(p.suffix in WEIGHT_SUFFIXES for p in folder.iterdir()):
             require_safetensors(folder)
-    return pipeline_class
 
 
 @register_task
