@@ -1,0 +1,94 @@
+"""How much the engine's metering slows the measured passes down.
+
+One process, one tiny model, the same inputs: a bare loop (preprocess + run per sample) against the engine's
+measured passes (phase marks, sampler threads, codecarbon on). Rounds alternate so both see the same machine;
+each side's best round is compared (the least disturbed by other processes, as timeit does). The last line is
+`ratio: X.XXX`, the engine's wall time per query over the bare loop's (target <= 1.03).
+
+    python bench/overhead.py [--pipeline text_classification] [--size tiny] [--samples 20] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from leaderboard_data.configs import Pipeline, get_task_config
+from runner.engine import BenchmarkSpec, PhaseClock, run_benchmark
+from runner.tasks import TASK_REGISTRY
+from runner.tasks.base import BenchmarkTask
+from runner.zoo import build_model, write_dataset
+
+
+def bare_seconds_per_query(task: BenchmarkTask, samples: list[dict[str, object]], min_s: float) -> float:
+    """Preprocess and run every sample in a plain loop, passes repeated for at least `min_s` seconds."""
+    queries = 0
+    start = time.perf_counter()
+    while True:
+        for sample in samples:
+            task.run(task.preprocess(sample), lambda phase: None)
+        queries += len(samples)
+        if time.perf_counter() - start >= min_s:
+            return (time.perf_counter() - start) / queries
+
+
+def mark_cost_us(marks: int = 200_000) -> float:
+    """Wall time of one PhaseClock mark, as the engine calls it at every phase boundary."""
+    clock = PhaseClock(sync=None)
+    clock.open("preprocess", time.perf_counter())
+    start = time.perf_counter()
+    for _ in range(marks // 2):
+        clock.mark("forward")
+        clock.mark("preprocess")
+    return (time.perf_counter() - start) / marks * 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pipeline", default="text_classification", choices=[p.value for p in Pipeline])
+    parser.add_argument("--size", default="tiny")
+    parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--window-s", type=float, default=1.0, help="minimum measured window per repetition")
+    args = parser.parse_args(argv)
+
+    pipeline = Pipeline(args.pipeline)
+    config = get_task_config(pipeline.value)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = build_model(pipeline, Path(tmp) / "model", size=args.size)
+        data_dir = write_dataset(pipeline, Path(tmp) / "data", args.samples)
+        spec = BenchmarkSpec(
+            model_id=f"zoo/{pipeline.value}-{args.size}", model_dir=model_dir, revision="local",
+            task_config=config, samples=args.samples, repetitions=2, dataset_path=str(data_dir),
+            min_window_s=args.window_s, warmup_runs=2,
+        )  # fmt: skip
+        task_class = TASK_REGISTRY[pipeline]
+        task = task_class(config, model_dir, "cpu", spec.resolved_precision)
+        task.load()
+        samples = task.load_samples(str(data_dir), args.samples)
+        for _ in range(3):
+            task.run(task.preprocess(samples[0]), lambda phase: None)
+        bare, engine = [], []
+        for round_no in range(args.rounds):
+            bare.append(bare_seconds_per_query(task, samples, args.window_s * 2))
+            result = run_benchmark(spec, task_class=task_class)
+            engine.append(1.0 / result.throughput_queries_per_s)
+            print(
+                f"round {round_no + 1}: bare {bare[-1] * 1e3:8.3f} ms/query   engine {engine[-1] * 1e3:8.3f} ms/query"
+            )
+    print(f"{'':10}{'best ms/query':>16}{'median ms/query':>18}")
+    for name, values in (("bare", bare), ("engine", engine)):
+        print(f"{name:10}{min(values) * 1e3:16.3f}{statistics.median(values) * 1e3:18.3f}")
+    print(f"phase mark cost: {mark_cost_us():.2f} us per mark (the engine's only per-phase work on CPU)")
+    print(f"ratio: {min(engine) / min(bare):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
