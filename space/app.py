@@ -84,7 +84,14 @@ def build_app(
                     position_plot = gr.Plot(label="Position in the task")
                 with gr.Row():
                     with gr.Column(scale=1):
-                        label_image = gr.Image(label="Energy label", type="pil", format="png", height=380)
+                        label_image = gr.Image(
+                            label="Energy label",
+                            show_label=False,
+                            type="pil",
+                            format="png",
+                            height=380,
+                            elem_id="energy-label",
+                        )
                         label_file = gr.DownloadButton("Download label (PNG)", value=None)
                     with gr.Column(scale=2):
                         gr.Markdown("### Carbon footprint\nThe same energy emits more or less CO2e by grid.")
@@ -146,16 +153,21 @@ def build_app(
                 return gr.update(), gr.update()
             return gr.update(value=ids[row]), gr.Tabs(selected="model")
 
-        table.select(open_row, shown_models, [model, tabs], api_visibility="private")
-        model.change(views.model, model, [model_table, result, model_heading], api_name="model")
-        result.change(
-            views.result,
-            result,
-            [phases_plot, position_plot, label_image, label_file, result_caption],
-            api_name="result",
+        model_outputs = [model_table, result, model_heading]
+        result_outputs = [phases_plot, position_plot, label_image, label_file, result_caption]
+        region.input(views.carbon, [result, region], carbon_text, api_name="carbon")
+        result.input(views.result, result, result_outputs, api_name="result").then(
+            views.carbon, [result, region], carbon_text, api_visibility="private"
         )
-        region.change(views.carbon, [result, region], carbon_text, api_name="carbon")
-        result.change(views.carbon, [result, region], carbon_text, api_visibility="private")
+        model.input(views.model, model, model_outputs, api_name="model").then(
+            views.result, result, result_outputs, api_visibility="private"
+        ).then(views.carbon, [result, region], carbon_text, api_visibility="private")
+        # A programmatic change of `model` (a click in the table) fires no input event, so the chain is repeated.
+        table.select(open_row, shown_models, [model, tabs], api_visibility="private").then(
+            views.model, model, model_outputs, api_visibility="private"
+        ).then(views.result, result, result_outputs, api_visibility="private").then(
+            views.carbon, [result, region], carbon_text, api_visibility="private"
+        )
         queue_refresh.click(views.queue, None, queue_table, api_name="queue")
 
         submit_inputs = [submit_model, submit_task, submit_precision]

@@ -16,7 +16,7 @@ from typing import Any
 
 from space import columns as C
 from space.data import present
-from space.escape import escape_markdown
+from space.escape import escape_html, escape_markdown
 
 LB_PER_MWH_TO_G_PER_KWH = 453.59237 / 1000.0
 WORLD = "world"
@@ -256,7 +256,7 @@ def carbon_markdown(row: dict[str, Any], region: GridRegion) -> str:
     year = f", {region.year}" if region.year else ""
     lines = [
         f"### {grams:.3g} g CO2e per 1,000 queries",
-        f"{energy:.4g} Wh per 1,000 queries (all measured devices: {row[C.METERS.label]}) × "
+        f"{energy:.4g} Wh per 1,000 queries (GPU, CPU and RAM together: {row[C.METERS.label]}) × "
         f"{region.g_co2e_per_kwh:.0f} g CO2e/kWh for **{escape_markdown(region.label)}**{year}.",
         "",
         "| equals about | per 1,000 queries | factor and source |",
@@ -264,6 +264,6 @@ def carbon_markdown(row: dict[str, Any], region: GridRegion) -> str:
     ]
     for equivalent, count in equivalents(energy, grams):
         factor = f"{equivalent.wh:g} Wh each" if equivalent.wh is not None else f"{equivalent.g_co2e:g} g CO2e each"
-        lines.append(f"| {equivalent.name} | {count:.3g} | {factor}: {escape_markdown(equivalent.source)} |")
-    lines += ["", f"<span class='numbers-note'>Grid factor source: {escape_markdown(region.source)}</span>"]
+        lines.append(f"| {equivalent.name} | {count:.3g} | {factor}: {escape_html(equivalent.source)} |")
+    lines += ["", f"<span class='numbers-note'>Grid factor source: {escape_html(region.source)}</span>"]
     return "\n".join(lines)

@@ -11,7 +11,7 @@ import re
 from urllib.parse import quote
 
 HUB_URL = "https://huggingface.co"
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|$~-])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|$~])")
 
 
 def escape_html(text: object) -> str:

@@ -47,10 +47,10 @@ def handle_submission(
 ) -> str:
     """Submit and describe the outcome in markdown: the request and its place, or why it was refused."""
     if submitter is None:
-        return f"⛔ {LOGIN_REQUIRED}"
+        return f"**Not queued.** {LOGIN_REQUIRED}"
     model_id = (model_id or "").strip()
     if not model_id:
-        return "⛔ Please enter a model id, e.g. `org/name`."
+        return "**Not queued.** Please enter a model id, e.g. `org/name`."
     try:
         receipt = submit_model(
             stores,
@@ -63,13 +63,13 @@ def handle_submission(
         )
     except DuplicateRequestError as error:
         return (
-            f"ℹ️ Not queued: {escape_markdown(error)}\n\n"
+            f"**Not queued:** {escape_markdown(error)}\n\n"
             f"Existing request: `{escape_markdown(error.existing_request_id)}`; see the Queue tab."
         )
     except RateLimitedError as error:
-        return f"⏳ Not queued: {escape_markdown(error)}\n\nTry again in {duration_words(error.retry_after_s)}."
+        return f"**Not queued:** {escape_markdown(error)}\n\nTry again in {duration_words(error.retry_after_s)}."
     except SubmissionError as error:
-        return f"⛔ Not queued: {escape_markdown(error)}"
+        return f"**Not queued:** {escape_markdown(error)}"
     return receipt_markdown(receipt, task_configs)
 
 
@@ -80,7 +80,7 @@ def receipt_markdown(receipt: SubmissionReceipt, task_configs: dict[str, TaskCon
     place = f"#{receipt.position} in the queue" if receipt.position else "in the queue"
     params = f"{receipt.checked.num_parameters:,} parameters, size class {receipt.checked.size_class}"
     return (
-        f"✅ Queued {model_link(request.model_id)} for **{escape_markdown(title)}** at {request.precision}: "
+        f"**Queued** {model_link(request.model_id)} for **{escape_markdown(title)}** at {request.precision}: "
         f"**{place}**.\n\n"
         f"Request id: `{request.request_id}` · revision `{escape_markdown(request.revision[:12])}` · {params}."
     )

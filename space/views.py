@@ -81,7 +81,7 @@ class Views:
             peers,
             str(row["model_id"]),
             float(row["scored_energy_wh_per_1k"]),
-            f"Among {len(peers)} results of {task_title} on {row['hardware_class']}{where}",
+            f"Among {len(peers)} results on {row['hardware_class']}<br><sup>{where.lstrip(' ·')}</sup>",
         )
         info = label_info(row, task_title)
         path = _LABEL_DIR / f"energy-label-{row['result_id']}.png"
