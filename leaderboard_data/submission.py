@@ -50,7 +50,7 @@ def submit_model(
     task_config = task_configs[task]
     info = stores.models.info(model_id, revision)
     checked = check_model(info, task_config)
-    queue = RequestQueue(stores.requests, task_configs, **({"quota": quota} if quota else {}))
+    queue = RequestQueue(stores.requests, task_configs, quota=quota or SubmissionQuota())
     request = queue.submit(
         model_id,
         task=task,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -213,9 +214,10 @@ class Worker:
         for job in jobs:
             job.handle.terminate()
             try:
-                self._call_store(
-                    lambda j=job: self.queue.release(j.request.request_id, self.options.worker_id, "worker stopped")
+                release = functools.partial(
+                    self.queue.release, job.request.request_id, self.options.worker_id, "worker stopped"
                 )
+                self._call_store(release)
                 self.stats.released += 1
                 log.info("released %s back to PENDING", job.request.request_id)
             except (LeaseLostError, TransientStoreError) as exc:
@@ -277,7 +279,7 @@ class Worker:
                 log.error("spooled result unreadable, left in place: %s", exc)
                 continue
             try:
-                self._call_store(lambda r=result: self.queue.finish_recovered(r))
+                self._call_store(functools.partial(self.queue.finish_recovered, result))
                 self.stats.recovered += 1
                 log.info("published spooled result %s", result.result_id)
             except QueueError as exc:

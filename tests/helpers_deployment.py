@@ -78,4 +78,3 @@ def energy_score(*args: str, env: dict[str, str] | None = None, **kwargs: object
 
 def worker_command(spec: str, *extra: str) -> Sequence[str]:
     return [sys.executable, "-m", "runner.cli", "run", "--store", spec, *extra]
-
