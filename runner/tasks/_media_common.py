@@ -7,7 +7,8 @@ from __future__ import annotations
 import io
 import json
 import wave
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ def torch_dtype(precision: str) -> torch.dtype:
 
 
 def require_safetensors(folder: Path) -> None:
-    """Refuse a model folder whose weights are not (all) in safetensors files: pickled weights can run code."""
+    """Refuse a folder without .safetensors weights: only those are loaded, and pickled weights can run code."""
     if not any(folder.glob("*.safetensors")):
         pickled = sorted(p.name for p in folder.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".ckpt", ".pkl"})
         found = f" (found {', '.join(pickled)})" if pickled else ""
@@ -50,7 +51,10 @@ def load_auto_config(model_dir: Path) -> Any:
         if (model_dir / "model_index.json").is_file():
             raise BenchmarkFailure(ErrorKind.WRONG_TASK, "a diffusers pipeline, not a transformers model")
         raise BenchmarkFailure(ErrorKind.UNSUPPORTED_ARCHITECTURE, "the model folder has no config.json")
-    raw = json.loads(config_path.read_text(encoding="utf-8"))
+    try:
+        raw = json.loads(config_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BenchmarkFailure(ErrorKind.UNSUPPORTED_ARCHITECTURE, f"config.json is not valid JSON: {exc}") from exc
     model_type = raw.get("model_type")
     if model_type not in CONFIG_MAPPING:
         if "auto_map" in raw:
@@ -87,17 +91,24 @@ def load_transformers_model(auto_cls: Any, model_dir: Path, task_title: str, dev
     config = load_auto_config(model_dir)
     check_task_fit(auto_cls, config, task_title)
     require_safetensors(model_dir)
-    try:
+    with classified_load_errors("the model"):
         model = auto_cls.from_pretrained(
             model_dir, use_safetensors=True, trust_remote_code=False, dtype=torch_dtype(precision)
         )
         return model.to(device).eval()
+
+
+@contextmanager
+def classified_load_errors(what: str) -> Iterator[None]:
+    """Turn out-of-memory and missing optional libraries (timm, sentencepiece...) while loading into failures."""
+    try:
+        yield
     except torch.OutOfMemoryError as exc:
-        raise BenchmarkFailure(ErrorKind.OUT_OF_MEMORY, f"loading the model: {exc}") from exc
-    except ImportError as exc:  # e.g. DETR checkpoints with a timm backbone
+        raise BenchmarkFailure(ErrorKind.OUT_OF_MEMORY, f"loading {what}: {exc}") from exc
+    except ImportError as exc:
         reason = str(exc).strip().splitlines()[0]
         raise BenchmarkFailure(
-            ErrorKind.UNSUPPORTED_ARCHITECTURE, f"needs a library this runner lacks: {reason}"
+            ErrorKind.UNSUPPORTED_ARCHITECTURE, f"{what} needs a library this runner lacks: {reason}"
         ) from exc
 
 

@@ -15,7 +15,13 @@ import torch
 from leaderboard_data.configs import DiffusionArgs, Pipeline
 from leaderboard_data.records import ErrorKind
 from runner.errors import BenchmarkFailure
-from runner.tasks._media_common import count_parameters, load_rows, require_safetensors, torch_dtype
+from runner.tasks._media_common import (
+    classified_load_errors,
+    count_parameters,
+    load_rows,
+    require_safetensors,
+    torch_dtype,
+)
 from runner.tasks.base import BenchmarkTask, LoadedModelInfo, PhaseMarker, QueryOutput, register_task
 
 SEED = 0
@@ -52,9 +58,9 @@ def _is_known_library(library: str) -> bool:
     return library.isidentifier() and importlib.util.find_spec(f"diffusers.pipelines.{library}") is not None
 
 
-def check_pipeline_folder(model_dir: Path) -> None:
-    """Refuse a folder that ships code, names a pipeline other than a diffusers text-to-image one, or keeps the
-    weights of a component it loads only in pickled files.
+def check_pipeline_folder(model_dir: Path) -> dict[str, Any]:
+    """The folder's model index, once it is known not to ship code, to name a diffusers text-to-image pipeline,
+    and to keep the weights of every component that is loaded in safetensors files.
     """
     import diffusers
     from diffusers.pipelines.auto_pipeline import AUTO_TEXT2IMAGE_PIPELINES_MAPPING
@@ -77,6 +83,7 @@ def check_pipeline_folder(model_dir: Path) -> None:
         folder = model_dir / name
         if folder.is_dir() and any(p.suffix in WEIGHT_SUFFIXES for p in folder.iterdir()):
             require_safetensors(folder)
+    return index
 
 
 @register_task
@@ -89,14 +96,13 @@ class ImageGenerationTask(BenchmarkTask):
     def load(self) -> LoadedModelInfo:
         from diffusers import DiffusionPipeline
 
-        check_pipeline_folder(self.model_dir)
-        try:
+        index = check_pipeline_folder(self.model_dir)
+        skipped = {name: None for name in SKIPPED_COMPONENTS if name in index}
+        with classified_load_errors("the pipeline"):
             pipe = DiffusionPipeline.from_pretrained(
-                self.model_dir, use_safetensors=True, safety_checker=None, dtype=torch_dtype(self.precision)
+                self.model_dir, use_safetensors=True, dtype=torch_dtype(self.precision), **skipped
             )
             self.pipe = pipe.to(self.device)
-        except torch.OutOfMemoryError as exc:
-            raise BenchmarkFailure(ErrorKind.OUT_OF_MEMORY, f"loading the pipeline: {exc}") from exc
         self.pipe.set_progress_bar_config(disable=True)
         modules = [c for c in self.pipe.components.values() if isinstance(c, torch.nn.Module)]
         tokenizer = getattr(self.pipe, "tokenizer", None)
