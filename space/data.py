@@ -64,6 +64,30 @@ RAW_KEEP = (
 )
 
 
+# Result columns the display strings are built from.
+_DISPLAY_INPUTS = (
+    "model_id",
+    "rank",
+    "stars",
+    "rating_note",
+    "scored_device",
+    "scored_energy_wh_per_1k",
+    "scored_energy_measured",
+    "scored_energy_ci95_low",
+    "scored_energy_ci95_high",
+    *(f"{device}_energy_{what}" for device in DEVICES for what in ("wh_per_1k", "measured")),
+    "num_parameters",
+    "size_class",
+    "hardware_class",
+    "accelerator_name",
+    "accelerator_count",
+    "precision",
+    "config_version",
+    "latency_s_mean",
+    "finished_at",
+)
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """The results as of one store revision, rated, with one display-ready frame per task."""
@@ -175,10 +199,7 @@ def sig(value: Any, digits: int = 4) -> float:
     """A float rounded to `digits` significant figures, NaN for a missing value."""
     if not present(value):
         return float("nan")
-    number = float(value)
-    if number == 0 or not np.isfinite(number):
-        return number
-    return round(number, digits - 1 - int(np.floor(np.log10(abs(number)))))
+    return float(f"{float(value):.{digits}g}")
 
 
 def interval_text(low: Any, high: Any) -> str:
@@ -241,7 +262,7 @@ def _empty_task_frame() -> pd.DataFrame:
 
 def _task_display_frame(group: pd.DataFrame) -> pd.DataFrame:
     """Display strings for every row of one task, computed once per snapshot."""
-    records = group.to_dict("records")
+    records = group[[c for c in _DISPLAY_INPUTS if c in group.columns]].to_dict("records")
     display = {
         C.RANK.label: [r["rank"] if present(r.get("rank")) else np.nan for r in records],
         C.MODEL.label: [model_link(str(r["model_id"])) for r in records],
