@@ -104,3 +104,10 @@ def test_submit_and_see_it_queued(page):
     _visible(page, "text=PENDING")
     _visible(page, "text=#1 in the queue")
     page.screenshot(path=str(ARTIFACTS / "space-queue.png"), full_page=True)
+
+
+def test_about_shows_thresholds_and_loading_code(page):
+    page.get_by_role("tab", name="About").click()
+    _visible(page, "text=What the stars mean")
+    _visible(page, "text=load_dataset")
+    page.screenshot(path=str(ARTIFACTS / "space-about.png"), full_page=True)

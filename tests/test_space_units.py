@@ -268,3 +268,55 @@ def test_about_texts(source, configs):
     assert all(f"`{task}`" in table for task in configs)
     snippet = about.dataset_snippet("/tmp/x/results", "text_generation")
     assert "load_dataset('/tmp/x/results', 'text_generation', split=\"train\")" in snippet
+
+
+def test_submission_needs_login_on_a_space(monkeypatch, tmp_path, configs):
+    from space import submit
+
+    stores = local_stores(tmp_path)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert not submit.login_required(stores)
+    assert submit.submitter_name(None, require_login=False)  # the local user
+    monkeypatch.setenv("SPACE_ID", "org/space")
+    assert submit.login_required(stores)
+    assert submit.submitter_name(None, require_login=True) is None
+    assert submit.submitter_name("alice", require_login=True) == "alice"
+    answer = submit.handle_submission(stores, configs, "acme/x", "text_classification", "float32", None)
+    assert "log in" in answer and "Not queued" in answer
+
+
+def test_space_app_has_login_button_on_a_space(monkeypatch, tmp_path, configs):
+    import gradio as gr
+    import gradio.oauth
+
+    from space.app import build_app
+
+    # What a Space with `hf_oauth: true` provides; gradio reads the OAuth settings at import time.
+    monkeypatch.setenv("SPACE_ID", "org/space")
+    monkeypatch.setenv("SYSTEM", "spaces")
+    for name, value in {
+        "OAUTH_CLIENT_ID": "client",
+        "OAUTH_CLIENT_SECRET": "secret",
+        "OAUTH_SCOPES": "openid profile",
+        "OPENID_PROVIDER_URL": "http://127.0.0.1:9",
+    }.items():
+        monkeypatch.setattr(gradio.oauth, name, value)
+    demo = build_app(local_stores(tmp_path), configs, refresh_s=0)
+    assert any(isinstance(block, gr.LoginButton) for block in demo.blocks.values())
+    monkeypatch.delenv("SPACE_ID")
+    monkeypatch.delenv("SYSTEM")
+    demo = build_app(local_stores(tmp_path), configs, refresh_s=0)
+    assert not any(isinstance(block, gr.LoginButton) for block in demo.blocks.values())
+
+
+def test_rate_limit_answer_says_how_long_to_wait(monkeypatch, tmp_path, configs):
+    from leaderboard_data.errors import RateLimitedError
+    from space import submit
+
+    def refuse(*args, **kwargs):
+        raise RateLimitedError("<b>alice</b> used 10 of 10 submissions in 24 hours", retry_after_s=3700)
+
+    monkeypatch.setattr(submit, "submit_model", refuse)
+    answer = submit.handle_submission(local_stores(tmp_path), configs, "acme/x", "text_classification", "", "alice")
+    assert "Try again in 1 hour 1 minute" in answer
+    assert "&lt;b&gt;alice&lt;/b&gt;" in answer and "<b>" not in answer
