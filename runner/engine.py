@@ -529,6 +529,7 @@ def _figure(
     """An EnergyFigure from a summary of joules per query."""
     wh = summary_j.scaled(1000.0 / J_PER_WH)
     low, high = wh.ci95
+    low = max(low, 0.0)  # energy is never negative: a wide t-interval over few repetitions is cut at zero
     net = None if idle_w is None else wh.mean - _wh_per_1k(idle_w * seconds_per_query)
     return EnergyFigure(
         phase=phase,

@@ -6,9 +6,7 @@ cumulative counter, so windows can nest and per-query phases need no codecarbon 
 microseconds between one task's end and the next one's start are covered at the following task's mean power.
 
 CPU energy is measured when codecarbon reads Intel RAPL, and estimated otherwise (its TDP and load model). RAM
-is always an estimate. The tracker runs in codecarbon's "process" mode: its load model then attributes CPU
-power from the CPU time of the benchmark process and its children, so other work on a shared machine does not
-leak into the estimate (RAPL, where readable, is a package-wide counter either way). codecarbon's GPU energy and CO2 are carried as extras for the carbon cross-check.
+is always an estimate. codecarbon's GPU energy and CO2 are carried as extras for the carbon cross-check.
 """
 
 from __future__ import annotations
@@ -96,7 +94,7 @@ class CodecarbonMeter(EnergyMeter):
                 save_to_file=False,
                 log_level="error",
                 measure_power_secs=3600,
-                tracking_mode="process",
+                tracking_mode="machine",
                 allow_multiple_runs=True,
             )
             self._tracker.start_task("energy-score")
