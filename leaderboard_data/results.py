@@ -225,12 +225,15 @@ def _parse_table(path: str, content: bytes, columns: Sequence[str] | None) -> pa
     """One parquet file, checked against RESULT_SCHEMA; a damaged file is a RecordValidationError naming it."""
     try:
         table = pq.read_table(pa.BufferReader(content), columns=list(columns) if columns else None)
-    except (pa.ArrowInvalid, OSError) as exc:
+        table.validate(full=True)  # parquet has no checksums: damaged strings are caught here, not when read
+        names = table.schema.names
+    except (pa.ArrowException, OSError, ValueError) as exc:  # damaged names decode as UnicodeDecodeError
         raise RecordValidationError(path, f"not a readable parquet file: {exc}") from exc
-    expected = pa.schema([RESULT_SCHEMA.field(name) for name in table.schema.names]) if columns else RESULT_SCHEMA
     wanted = list(columns) if columns else RESULT_COLUMNS
-    if table.schema.names != wanted or not table.schema.equals(expected):
-        raise RecordValidationError(path, f"schema differs from RESULT_SCHEMA: {table.schema}")
+    if names != wanted or not table.schema.equals(pa.schema([RESULT_SCHEMA.field(name) for name in wanted])):
+        raise RecordValidationError(
+            path, f"schema differs from RESULT_SCHEMA: columns {names[:8]}, types {table.schema.types[:8]}"
+        )
     return table
 
 
@@ -239,6 +242,23 @@ def _read_tables(
 ) -> dict[str, pa.Table]:
     contents = results_store.read_files(paths) if paths else {}
     return {path: _parse_table(path, content, columns) for path, content in contents.items()}
+
+
+def _read_readable_tables(
+    results_store: Store, paths: Sequence[str], columns: Sequence[str] | None = None
+) -> tuple[dict[str, pa.Table], list[str]]:
+    """Like _read_tables, but a damaged file is logged and skipped, so one bad file cannot stop publishing;
+    returns the readable tables and the paths of the damaged files."""
+    contents = results_store.read_files(paths) if paths else {}
+    tables: dict[str, pa.Table] = {}
+    damaged: list[str] = []
+    for path, content in contents.items():
+        try:
+            tables[path] = _parse_table(path, content, columns)
+        except RecordValidationError as exc:
+            logger.error("results store: skipping %s", exc)
+            damaged.append(path)
+    return tables, damaged
 
 
 def _first_per_result_id(table: pa.Table) -> pa.Table:
@@ -292,11 +312,10 @@ def load_result_records(results_store: Store, task: str | None = None) -> list[R
 
 
 def _load_summary(results_store: Store) -> tuple[pd.DataFrame, list[str]]:
-    """The columns publishing needs of every published result, and the data files they came from."""
-    paths = data_files(results_store)
-    tables = _read_tables(results_store, paths, _SUMMARY_COLUMNS)
+    """The columns publishing needs of every readable published result, and the data files that are damaged."""
+    tables, damaged = _read_readable_tables(results_store, data_files(results_store), _SUMMARY_COLUMNS)
     summary_schema = pa.schema([RESULT_SCHEMA.field(c) for c in _SUMMARY_COLUMNS])
-    return _to_frame(_concat_sorted(list(tables.values()), summary_schema)), paths
+    return _to_frame(_concat_sorted(list(tables.values()), summary_schema)), damaged
 
 
 def _parse_outbox_file(path: str, content: bytes, task_configs: Mapping[str, TaskConfig]) -> Result:
@@ -348,14 +367,17 @@ class ResultsPublisher:
         self.batch_size = batch_size
         self.max_attempts = max_attempts
         self.invalid: list[str] = []
+        self.damaged: list[str] = []
 
     def publish_pending(self) -> list[str]:
         """Publish every valid outbox file; return the result_ids added now (in outbox order).
 
-        Corrupt outbox files are logged, listed in `self.invalid` and left in place. Tasks left with more than
+        Corrupt outbox files are logged, listed in `self.invalid` and left in place; damaged data files in the
+        results store are logged, listed in `self.damaged`, left in place and left out. Tasks left with more than
         `compact_after` part files are compacted afterwards.
         """
         self.invalid = []
+        self.damaged = []
         pending = self._read_outbox()
         published: list[str] = []
         for start in range(0, len(pending), self.batch_size):
@@ -414,7 +436,7 @@ class ResultsPublisher:
         """One commit adding the results not yet present, with the card and thresholds regenerated."""
         for _ in range(self.max_attempts):
             parent = self.results_store.revision()
-            summary, _ = _load_summary(self.results_store)
+            summary, self.damaged = _load_summary(self.results_store)
             present = set(summary["result_id"])
             new: dict[str, Result] = {}
             for result in results:
@@ -485,7 +507,11 @@ class ResultsPublisher:
             compacted = [p for p in paths if _is_compacted(p)]
             if not parts and len(compacted) <= 1:
                 return 0
-            tables = _read_tables(self.results_store, parts + compacted)
+            tables, damaged = _read_readable_tables(self.results_store, parts + compacted)
+            parts = [p for p in parts if p not in damaged]
+            compacted = [p for p in compacted if p not in damaged]
+            if not parts and len(compacted) <= 1:
+                return 0
             merged = _concat_sorted(list(tables.values()), RESULT_SCHEMA)
             ids = "\n".join(sorted(merged.column("result_id").to_pylist()))
             target = f"{DATA_PREFIX}{task}/compacted-{hashlib.sha256(ids.encode()).hexdigest()[:16]}.parquet"
