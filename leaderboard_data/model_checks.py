@@ -66,6 +66,30 @@ LOADER_CONFIGS = frozenset(
 """Configs transformers reads when loading a model, its tokenizer or its processor: any may carry auto_map."""
 ALLOWED_COMPONENT_LIBRARIES = frozenset({"diffusers", "transformers"})
 
+SAFETENSORS_DTYPE_BITS: dict[str, int] = {
+    "BOOL": 8,
+    "F4": 4,
+    "F6_E2M3": 6,
+    "F6_E3M2": 6,
+    "U8": 8,
+    "I8": 8,
+    "F8_E5M2": 8,
+    "F8_E4M3": 8,
+    "F8_E8M0": 8,
+    "I16": 16,
+    "U16": 16,
+    "F16": 16,
+    "BF16": 16,
+    "I32": 32,
+    "U32": 32,
+    "F32": 32,
+    "C64": 64,
+    "F64": 64,
+    "I64": 64,
+    "U64": 64,
+}
+"""Bits per element of each safetensors dtype: a tensor's byte range must match its shape and dtype."""
+
 _VARIANT = re.compile(r"\.(fp16|bf16|fp32|fp8|int8|ema|non_ema)(?=(-\d+-of-\d+)?\.safetensors$)")
 _WIDTH_KEYS = ("hidden_size", "d_model", "n_embd", "dim", "embed_dim", "hidden_dim")
 _DEPTH_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers", "depth")
@@ -346,7 +370,15 @@ def _count_header(header: dict[str, Any], data_bytes: int, name: str, model_id: 
         offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
         if not _valid_shape(shape) or not _valid_offsets(offsets, data_bytes):
             raise _bad_safetensors(name, model_id, f"tensor {tensor[:80]!r} has an invalid shape or offsets")
-        total += math.prod(shape)  # type: ignore[arg-type]
+        count = math.prod(shape)  # type: ignore[arg-type]
+        dtype = entry.get("dtype")
+        bits = SAFETENSORS_DTYPE_BITS.get(dtype) if isinstance(dtype, str) else None
+        if bits is None or count * bits != 8 * (offsets[1] - offsets[0]):  # type: ignore[index]
+            # A header that lies about sizes would misstate the parameter count, and so the size class.
+            raise _bad_safetensors(
+                name, model_id, f"tensor {tensor[:80]!r} has a byte length that does not match its shape and dtype"
+            )
+        total += count
     return total
 
 
