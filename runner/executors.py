@@ -9,7 +9,7 @@ import time
 from typing import Protocol
 
 from leaderboard_data.records import ErrorKind, Result
-from runner.engine import BenchmarkSpec
+from runner.engine import DTYPE_BYTES, MEMORY_OVERHEAD, BenchmarkSpec, count_safetensors_parameters
 from runner.errors import BenchmarkFailure
 from runner.isolation import IsolatedBenchmark
 
@@ -40,7 +40,11 @@ class Executor(Protocol):
 
 
 class LocalProcessExecutor:
-    """Each benchmark in its own child process on this machine, killed at its wall-clock timeout."""
+    """Each benchmark in its own child process on this machine, killed at its wall-clock timeout.
+
+    With `memory_limit_mb` (the child's address-space limit), a model whose weights plus 20% cannot fit is
+    refused with OUT_OF_MEMORY before any child starts, as the engine's GPU pre-check does for GPU memory.
+    """
 
     def __init__(self, memory_limit_mb: int | None = None) -> None:
         self.memory_limit_mb = memory_limit_mb
@@ -49,7 +53,36 @@ class LocalProcessExecutor:
         return 1
 
     def start(self, spec: BenchmarkSpec, timeout_s: float) -> BenchmarkHandle:
+        refusal = self._memory_refusal(spec)
+        if refusal is not None:
+            return _RefusedHandle(refusal)
         return _LocalHandle(IsolatedBenchmark(spec, memory_limit_mb=self.memory_limit_mb), timeout_s)
+
+    def _memory_refusal(self, spec: BenchmarkSpec) -> BenchmarkFailure | None:
+        if self.memory_limit_mb is None:
+            return None
+        params = count_safetensors_parameters(spec.model_dir)
+        need_mb = params * DTYPE_BYTES.get(spec.resolved_precision, 4) * MEMORY_OVERHEAD / 2**20
+        if need_mb <= self.memory_limit_mb:
+            return None
+        return BenchmarkFailure(
+            ErrorKind.OUT_OF_MEMORY,
+            f"{params:,} parameters in {spec.resolved_precision} need about {need_mb:,.0f} MiB (weights + 20%); "
+            f"benchmarks here may use {self.memory_limit_mb:,} MiB",
+        )
+
+
+class _RefusedHandle:
+    """A benchmark refused before it started: the first poll reports why."""
+
+    def __init__(self, failure: BenchmarkFailure) -> None:
+        self._failure = failure
+
+    def poll(self, timeout_s: float) -> Result | None:
+        raise self._failure
+
+    def terminate(self) -> None:
+        """Nothing runs."""
 
 
 class _LocalHandle:
