@@ -25,7 +25,7 @@ from types import FrameType
 from typing import TypeVar
 
 from leaderboard_data.configs import TaskConfig, load_task_configs
-from leaderboard_data.errors import LeaseLostError, QueueError, RecordValidationError, TransientStoreError
+from leaderboard_data.errors import LeaseLostError, QueueError, RecordValidationError, StoreError, TransientStoreError
 from leaderboard_data.model_checks import ModelCheckError, inspect_model_folder
 from leaderboard_data.queue import RequestQueue
 from leaderboard_data.records import ErrorKind, Request, Result
@@ -70,6 +70,7 @@ class _Job:
     request: Request
     handle: BenchmarkHandle
     next_beat: float
+    result: Result | None = None  # measured but not yet committed: kept until a commit succeeds
 
 
 @dataclass
@@ -179,8 +180,9 @@ class Worker:
         """Advance one job: poll it, renew its lease when due; True once the job is over."""
         request = job.request
         try:
-            result = job.handle.poll(poll_s)
+            result = job.result or job.handle.poll(poll_s)
             if result is not None:
+                job.result = result  # a handle gives its result once; a failed commit is retried from here
                 self._finish(request, result)
                 return True
             if time.monotonic() >= job.next_beat:
@@ -243,9 +245,11 @@ class Worker:
     def _finish(self, request: Request, result: Result) -> None:
         spool = self._spool_path(request.request_id)
         spool.parent.mkdir(parents=True, exist_ok=True)
-        spool.write_text(result.to_json(), encoding="utf-8")
+        partial = spool.with_suffix(f".{os.getpid()}.tmp")  # a crash mid-write never leaves half a result
+        partial.write_text(result.to_json(), encoding="utf-8")
+        partial.replace(spool)
         self._call_store(lambda: self.queue.finish(request.request_id, self.options.worker_id, result))
-        spool.unlink()
+        spool.unlink(missing_ok=True)  # another worker sharing the spool folder may have recovered it
         self.stats.finished += 1
         log.info(
             "finished %s: %.4g Wh per 1,000 queries (%s)",
@@ -275,6 +279,8 @@ class Worker:
         for path in sorted(folder.glob("*.json")):
             try:
                 result = Result.from_json(path.read_bytes(), str(path))
+            except FileNotFoundError:
+                continue  # settled meanwhile by the worker sharing this spool folder that wrote it
             except RecordValidationError as exc:
                 log.error("spooled result unreadable, left in place: %s", exc)
                 continue
@@ -284,13 +290,13 @@ class Worker:
                 log.info("published spooled result %s", result.result_id)
             except QueueError as exc:
                 log.warning("spooled result %s not needed: %s", result.result_id, exc)
-            path.unlink()
+            path.unlink(missing_ok=True)
 
     def _publish_pending(self) -> None:
         try:
             published = self.publisher.publish_pending()
-        except TransientStoreError as exc:
-            log.warning("publishing deferred, store unavailable: %s", exc)
+        except StoreError as exc:  # unavailable, or other publishers kept committing first: publishing is idempotent
+            log.warning("publishing deferred: %s", exc)
             return
         for result_id in published:
             log.info("published result %s to %s", result_id, self.stores.results.location)
