@@ -79,3 +79,33 @@ def test_results_on_an_empty_store(deployment: Deployment) -> None:
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == []
     assert energy_score("results", "--task", "nope", "--store", deployment.spec).returncode == 2
+
+
+def test_bench_prints_a_summary_and_writes_the_record(deployment: Deployment, tmp_path: Path) -> None:
+    from leaderboard_data.configs import Pipeline
+    from leaderboard_data.records import Result
+    from runner.zoo import write_dataset
+
+    dataset = write_dataset(Pipeline.TEXT_CLASSIFICATION, tmp_path / "data", 4)
+    out = tmp_path / "result.json"
+    run = energy_score(
+        "bench",
+        str(deployment.root / "models" / "acme" / "classifier"),
+        "--task",
+        "text_classification",
+        "--samples",
+        "3",
+        "--repetitions",
+        "2",
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(out),
+        "--store",
+        deployment.spec,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Wh/1k" in run.stdout and "estimated" in run.stdout
+    assert "not measured: gpu" in run.stdout
+    result = Result.from_json(out.read_text())
+    assert result.task == "text_classification" and result.samples == 3 and result.repetitions == 2

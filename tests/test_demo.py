@@ -1,0 +1,37 @@
+"""The demo's pipeline (build, submit, benchmark, rank) on a reduced model list, twice: the second run reuses
+everything and adds nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import runner.demo as demo
+from leaderboard_data.results import load_results_frame
+from leaderboard_data.stores import open_stores
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_twice_reuses_what_is_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    models = (
+        demo.DemoModel("demo/bert-classifier-tiny-0", "text_classification", "tiny"),
+        demo.DemoModel("demo/bert-classifier-small-0", "text_classification", "small"),
+        demo.DemoModel("demo/gpt2-tiny", "text_generation", "tiny"),
+    )
+    monkeypatch.setattr(demo, "DEMO_MODELS", models)
+    monkeypatch.setattr(demo, "_add_shipped_minilm", lambda _models: False)
+    stores = open_stores(f"local:{tmp_path}")
+
+    first = demo.run_demo(stores, samples=2, repetitions=2)
+    assert "demo/bert-classifier-small-0" in first and "demo/gpt2-tiny" in first
+    assert "cohort too small (2 of 5)" in first
+    frame = load_results_frame(stores.results)
+    assert sorted(frame["model_id"]) == sorted(m.model_id for m in models)
+    revision = stores.requests.revision()
+
+    second = demo.run_demo(stores, samples=2, repetitions=2)
+    assert stores.requests.revision() == revision  # nothing submitted, claimed or written
+    assert sorted(load_results_frame(stores.results)["result_id"]) == sorted(frame["result_id"])
+    assert second.splitlines()[0] == first.splitlines()[0]
