@@ -513,6 +513,9 @@ class RequestQueue:
                 attempts=chosen.attempts + 1,
             )
             message = f"claim {claimed.request_id} for {worker_id}" + (f", reap {len(reaped)}" if reaped else "")
+            # A request reaped and claimed at once is written once, as claimed: two writes of one path in one
+            # commit leave it to the store which one wins.
+            writes = [w for w in writes if w.path != request_path(claimed.model_id, claimed.request_id)]
             return _Plan(claimed, [*writes, _write(claimed)], message)
 
         return self._transact(plan)
