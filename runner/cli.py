@@ -137,6 +137,23 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_deploy_space(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from space.deploy import build_space_folder, push_space
+
+    checkout = Path(__file__).resolve().parent.parent
+    if args.dry_run:
+        print(build_space_folder(checkout, args.dry_run))
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = build_space_folder(checkout, Path(tmp) / "space-repo")
+        print(
+            push_space(folder, args.repo_id, token=os.environ.get("HF_TOKEN"), endpoint=os.environ.get("HF_ENDPOINT"))
+        )
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from runner.demo import run_demo_command
 
@@ -209,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = command("serve", _cmd_serve, "Serve the leaderboard Space locally.")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7860)
+
+    deploy = command("deploy-space", _cmd_deploy_space, "Push the leaderboard app to a Hugging Face Space.")
+    deploy.add_argument("repo_id", metavar="ORG/NAME", help="the Space to create or update")
+    deploy.add_argument("--dry-run", type=Path, metavar="DIR", help="only write the Space's files into DIR")
 
     demo = command("demo", _cmd_demo, "Build small models offline, benchmark them on CPU, rank and serve them.")
     demo.add_argument("--no-serve", action="store_true", help="print the rankings and exit")
