@@ -117,6 +117,20 @@ def _load_trained(tokenizer_cls: Any, *, byte_level: bool, special_tokens: list[
 # --------------------------------------------------------------------------------------------- models
 
 
+def _encoder_decoder_dims(dims: _Dims) -> dict[str, Any]:
+    """Width, depth, heads and feed-forward size of both halves of an encoder-decoder, in the BART-style config
+    keywords DETR and Whisper share, so the two scale with a size class in the same way."""
+    return {
+        "d_model": dims.hidden,
+        "encoder_layers": dims.layers,
+        "decoder_layers": dims.layers,
+        "encoder_attention_heads": dims.heads,
+        "decoder_attention_heads": dims.heads,
+        "encoder_ffn_dim": dims.ffn,
+        "decoder_ffn_dim": dims.ffn,
+    }
+
+
 def _vit_config(dims: _Dims, **extra: Any) -> Any:
     from transformers import ViTConfig
 
@@ -159,13 +173,7 @@ def _build_object_detector(out_dir: Path, dims: _Dims) -> None:
     labels = dict(enumerate(SHAPES))
     config = DetrConfig(
         backbone_config=backbone,
-        d_model=dims.hidden,
-        encoder_layers=dims.layers,
-        decoder_layers=dims.layers,
-        encoder_attention_heads=dims.heads,
-        decoder_attention_heads=dims.heads,
-        encoder_ffn_dim=dims.ffn,
-        decoder_ffn_dim=dims.ffn,
+        **_encoder_decoder_dims(dims),
         num_queries=10 * dims.layers,
         id2label=labels,
         label2id={name: i for i, name in labels.items()},
@@ -192,13 +200,7 @@ def _build_speech_recognizer(out_dir: Path, dims: _Dims) -> None:
     config = WhisperConfig(
         vocab_size=len(tokenizer),
         num_mel_bins=80,
-        d_model=dims.hidden,
-        encoder_layers=dims.layers,
-        decoder_layers=dims.layers,
-        encoder_attention_heads=dims.heads,
-        decoder_attention_heads=dims.heads,
-        encoder_ffn_dim=dims.ffn,
-        decoder_ffn_dim=dims.ffn,
+        **_encoder_decoder_dims(dims),
         max_source_positions=1500,  # Whisper's 30 s window: 3000 mel frames
         max_target_positions=64,
         pad_token_id=eos,
