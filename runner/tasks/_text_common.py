@@ -213,6 +213,20 @@ class TransformersTextTask(BenchmarkTask):
 
 
 @dataclass(frozen=True)
+class PreparedForward:
+    """One tokenized query of a single-forward-pass task (question answering, classification) and its length."""
+
+    inputs: dict[str, torch.Tensor]
+    input_tokens: int
+
+
+def prepare_forward(model: torch.nn.Module, encoding: Mapping[str, Any], device: str) -> PreparedForward:
+    """The tokenizer output the model takes, on `device`, with the token count every forward-pass task reports."""
+    inputs = accepted_inputs(model, encoding, device)
+    return PreparedForward(inputs=inputs, input_tokens=int(inputs["input_ids"].shape[-1]))
+
+
+@dataclass(frozen=True)
 class PreparedGeneration:
     """One tokenized query of a generative task and how many tokens it may generate."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -10,14 +9,8 @@ from transformers import AutoModelForQuestionAnswering
 from transformers.models.auto.modeling_auto import MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES
 
 from leaderboard_data.configs import Pipeline
-from runner.tasks._text_common import TransformersTextTask, accepted_inputs
+from runner.tasks._text_common import PreparedForward, TransformersTextTask, prepare_forward
 from runner.tasks.base import PhaseMarker, QueryOutput, register_task
-
-
-@dataclass(frozen=True)
-class PreparedQuestion:
-    inputs: dict[str, torch.Tensor]
-    input_tokens: int
 
 
 @register_task
@@ -32,7 +25,7 @@ class ExtractiveQATask(TransformersTextTask):
     last_answer: str = ""
     """The span found by the latest query, decoded: the cheap proof that the model ran end to end."""
 
-    def preprocess(self, sample: dict[str, Any]) -> PreparedQuestion:
+    def preprocess(self, sample: dict[str, Any]) -> PreparedForward:
         question, context = sample["question"], sample["context"]
         # Only the context is shortened, unless the question alone is already too long for the model.
         question_tokens = len(self.tokenizer(question)["input_ids"])
@@ -40,10 +33,9 @@ class ExtractiveQATask(TransformersTextTask):
         encoding = self.tokenizer(
             question, context, truncation=truncation, max_length=self.max_length, return_tensors="pt"
         )
-        inputs = accepted_inputs(self.model, encoding, self.device)
-        return PreparedQuestion(inputs=inputs, input_tokens=int(inputs["input_ids"].shape[-1]))
+        return prepare_forward(self.model, encoding, self.device)
 
-    def run(self, prepared: PreparedQuestion, mark: PhaseMarker) -> QueryOutput:
+    def run(self, prepared: PreparedForward, mark: PhaseMarker) -> QueryOutput:
         with torch.inference_mode():
             outputs = self.model(**prepared.inputs)
             start = int(outputs.start_logits[0].argmax())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -10,14 +9,8 @@ from transformers import AutoModelForSequenceClassification
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
 
 from leaderboard_data.configs import Pipeline
-from runner.tasks._text_common import TransformersTextTask, accepted_inputs
+from runner.tasks._text_common import PreparedForward, TransformersTextTask, prepare_forward
 from runner.tasks.base import PhaseMarker, QueryOutput, register_task
-
-
-@dataclass(frozen=True)
-class PreparedText:
-    inputs: dict[str, torch.Tensor]
-    input_tokens: int
 
 
 @register_task
@@ -32,12 +25,11 @@ class TextClassificationTask(TransformersTextTask):
     last_label: str = ""
     """The label predicted by the latest query: the cheap proof that the model ran end to end."""
 
-    def preprocess(self, sample: dict[str, Any]) -> PreparedText:
+    def preprocess(self, sample: dict[str, Any]) -> PreparedForward:
         encoding = self.tokenizer(sample["text"], truncation=True, max_length=self.max_length, return_tensors="pt")
-        inputs = accepted_inputs(self.model, encoding, self.device)
-        return PreparedText(inputs=inputs, input_tokens=int(inputs["input_ids"].shape[-1]))
+        return prepare_forward(self.model, encoding, self.device)
 
-    def run(self, prepared: PreparedText, mark: PhaseMarker) -> QueryOutput:
+    def run(self, prepared: PreparedForward, mark: PhaseMarker) -> QueryOutput:
         with torch.inference_mode():
             logits = self.model(**prepared.inputs).logits
         label_id = int(logits[0].argmax())
