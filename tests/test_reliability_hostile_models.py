@@ -128,6 +128,7 @@ def test_a_damaged_results_file_is_reported_and_publishing_goes_on(tmp_path: Pat
 GOOD_PARQUET = table_to_parquet(results_to_table(make_results(3, seed=1, tasks=("text_classification",))))
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_any_damage_to_a_results_file_is_a_record_validation_error_naming_it(data: st.DataObject) -> None:
@@ -198,6 +199,7 @@ def _load_or_config_error(text: bytes) -> None:
             assert str(error).startswith(f"{path}: "), error
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_any_config_mapping_loads_or_is_a_config_error_naming_file_and_field(data: st.DataObject) -> None:
