@@ -20,7 +20,7 @@ from transformers.generation.streamers import BaseStreamer
 from leaderboard_data.configs import Device, GenerationArgs, TaskConfig
 from leaderboard_data.records import ErrorKind
 from runner.errors import BenchmarkFailure
-from runner.tasks.base import PhaseMarker
+from runner.tasks.base import BenchmarkTask, LoadedModelInfo, PhaseMarker
 
 # --------------------------------------------------------------------------------------------- model loading
 
@@ -182,6 +182,27 @@ def to_rgb_image(value: Any) -> Image.Image:
     else:
         raise BenchmarkFailure(ErrorKind.INTERNAL, f"cannot read an image from a {type(value).__name__}")
     return image if image.mode == "RGB" else image.convert("RGB")
+
+
+class ImageInputTask(BenchmarkTask):
+    """A task whose query is one image of the dataset's `image` column, fed through the model's image processor:
+    classification, detection and captioning read rows, process images and report their input size alike."""
+
+    model: Any
+    processor: Any
+
+    def load_samples(self, dataset_path: str, num_samples: int) -> list[dict[str, Any]]:
+        return load_rows(self.config, dataset_path, num_samples, ("image",))
+
+    def image_inputs(self, image: Image.Image) -> dict[str, torch.Tensor]:
+        """The processor's tensors for one image, on the device; floating ones in the model's dtype."""
+        batch = self.processor(images=image, return_tensors="pt")
+        return to_device(batch, self.device, torch_dtype(self.precision))
+
+    def image_model_info(self) -> LoadedModelInfo:
+        """The loaded model's size, and as input length the image side its config declares (else the config's)."""
+        size = config_int(self.model.config, ("image_size",), self.config.max_input_length)
+        return LoadedModelInfo(num_parameters=count_parameters(self.model), max_input_length=size)
 
 
 # --------------------------------------------------------------------------------------------- audio

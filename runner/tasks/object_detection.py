@@ -10,16 +10,8 @@ import torch
 from leaderboard_data.configs import Pipeline
 from leaderboard_data.records import ErrorKind
 from runner.errors import BenchmarkFailure
-from runner.tasks._media_common import (
-    config_int,
-    count_parameters,
-    load_rows,
-    load_transformers_model,
-    to_device,
-    to_rgb_image,
-    torch_dtype,
-)
-from runner.tasks.base import BenchmarkTask, LoadedModelInfo, PhaseMarker, QueryOutput, register_task
+from runner.tasks._media_common import ImageInputTask, load_transformers_model, to_rgb_image
+from runner.tasks.base import LoadedModelInfo, PhaseMarker, QueryOutput, register_task
 
 SCORE_THRESHOLD = 0.5
 """Detections scoring below this are dropped, as transformers' object-detection pipeline does by default."""
@@ -34,7 +26,7 @@ class DetectionInput:
 
 
 @register_task
-class ObjectDetectionTask(BenchmarkTask):
+class ObjectDetectionTask(ImageInputTask):
     """Detect objects with `AutoModelForObjectDetection` (DETR, YOLOS, RT-DETR...) and post-process the boxes."""
 
     pipeline = Pipeline.OBJECT_DETECTION
@@ -55,17 +47,11 @@ class ObjectDetectionTask(BenchmarkTask):
                 ErrorKind.UNSUPPORTED_ARCHITECTURE,
                 f"{type(self.processor).__name__} cannot post-process object detections",
             )
-        size = config_int(self.model.config, ("image_size",), self.config.max_input_length)
-        return LoadedModelInfo(num_parameters=count_parameters(self.model), max_input_length=size)
-
-    def load_samples(self, dataset_path: str, num_samples: int) -> list[dict[str, Any]]:
-        return load_rows(self.config, dataset_path, num_samples, ("image",))
+        return self.image_model_info()
 
     def preprocess(self, sample: dict[str, Any]) -> DetectionInput:
         image = to_rgb_image(sample["image"])
-        batch = self.processor(images=image, return_tensors="pt")
-        inputs = to_device(batch, self.device, torch_dtype(self.precision))
-        return DetectionInput(inputs=inputs, target_size=(image.height, image.width))
+        return DetectionInput(inputs=self.image_inputs(image), target_size=(image.height, image.width))
 
     def run(self, prepared: DetectionInput, mark: PhaseMarker) -> QueryOutput:
         with torch.inference_mode():
