@@ -65,11 +65,13 @@ def test_open_stores_points_every_backend_at_hf_endpoint(monkeypatch: pytest.Mon
 
 
 def test_four_workers_on_the_hub_finish_every_request_exactly_once(tmp_path: Path) -> None:
-    # 4 x 12 rather than 8 x 40: over HTTP every claim reads the whole queue, and each benchmark child costs
-    # about 5 CPU-seconds of imports on a 2-core CI machine; 12 requests keep all 4 workers busy at once.
+    # 4 workers x 8 requests rather than 8 x 40: each worker process and each benchmark child costs about
+    # 5 CPU-seconds of imports, and over HTTP every claim re-reads the queue; on a 2-core CI machine this test
+    # takes about 2 minutes, while 8 requests still keep all 4 workers claiming, heartbeating and publishing at
+    # once. bench/soak.py --backend hub runs the long version.
     with FakeHub(seed=3) as hub:
         rig = hub_rig(tmp_path / "hub", hub)
-        submitted = rig.submit_copies(12)
+        submitted = rig.submit_copies(8)
         workers = run_workers(rig, 4, timeout_s=900)
         logs = "".join(p.read_text() for p in (rig.root / "logs").iterdir())
         assert [w.returncode for w in workers] == [0] * 4, logs[-3000:]
