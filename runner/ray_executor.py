@@ -9,6 +9,7 @@ With a hardware class, tasks land only on nodes started with the custom resource
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from typing import Any
@@ -61,6 +62,7 @@ class RayExecutor:
         store_spec: str | None = None,
         init_kwargs: dict[str, Any] | None = None,
     ) -> None:
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing the project runs reports home
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False, **(init_kwargs or {}))
         self.device = device
