@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from leaderboard_data.configs import Pipeline, get_task_config
 from runner.engine import BenchmarkSpec, PhaseClock, run_benchmark
-from runner.tasks import TASK_REGISTRY
+from runner.tasks import load_task_registry
 from runner.tasks.base import BenchmarkTask
 from runner.zoo import build_model, write_dataset
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             task_config=config, samples=args.samples, repetitions=2, dataset_path=str(data_dir),
             min_window_s=args.window_s, warmup_runs=2,
         )  # fmt: skip
-        task_class = TASK_REGISTRY[pipeline]
+        task_class = load_task_registry()[pipeline]
         task = task_class(config, model_dir, "cpu", spec.resolved_precision)
         task.load()
         samples = task.load_samples(str(data_dir), args.samples)

@@ -253,13 +253,13 @@ def run_benchmark(
 
 
 def _registered_task(spec: BenchmarkSpec) -> type[BenchmarkTask]:
-    import runner.tasks  # noqa: F401 - importing registers every task implementation
-    from runner.tasks.base import TASK_REGISTRY
+    from runner.tasks import load_task_registry
 
+    registry = load_task_registry()
     pipeline = spec.task_config.pipeline
-    if pipeline not in TASK_REGISTRY:
+    if pipeline not in registry:
         raise BenchmarkFailure(ErrorKind.INTERNAL, f"no task implementation for pipeline {pipeline.value}")
-    return TASK_REGISTRY[pipeline]
+    return registry[pipeline]
 
 
 def classify_exception(exc: BaseException, stage: str) -> BenchmarkFailure:
@@ -284,7 +284,9 @@ def _is_torch_oom(exc: BaseException) -> bool:
         return False
     if isinstance(exc, torch.cuda.OutOfMemoryError):
         return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    message = str(exc).lower()
+    # CUDA says "out of memory"; a failed CPU allocation says "can't allocate memory" (DefaultCPUAllocator).
+    return isinstance(exc, RuntimeError) and ("out of memory" in message or "can't allocate memory" in message)
 
 
 def _device_sync(device: str) -> Callable[[], None] | None:

@@ -18,6 +18,8 @@ Example (a worker that heartbeats while it waits):
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import importlib
 import json
 import os
@@ -34,6 +36,8 @@ from typing import Any
 
 from leaderboard_data.records import ErrorKind, Result
 from runner.errors import BenchmarkFailure
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 STDERR_TAIL_CHARS = 3000
 
@@ -73,7 +77,11 @@ class IsolatedBenchmark:
             raise RuntimeError("this benchmark was already started")
         self._dir = tempfile.TemporaryDirectory(prefix="energy-score-")
         folder = Path(self._dir.name)
-        payload: dict[str, Any] = {"spec": self.spec.to_dict(), "memory_limit_mb": self.memory_limit_mb}
+        payload: dict[str, Any] = {
+            "spec": self.spec.to_dict(),
+            "memory_limit_mb": self.memory_limit_mb,
+            "parent_pid": os.getpid(),
+        }
         if self.task_class is not None:
             payload["task_class"] = [self.task_class.__module__, self.task_class.__qualname__]
         (folder / "payload.json").write_text(json.dumps(payload))
@@ -223,15 +231,31 @@ def run_isolated(
 # --- the child --------------------------------------------------------------------------------------------------
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this child when its worker dies (Linux), so a crashed worker never leaves a
+    benchmark running beside the one a new worker starts for the same request, on the same device."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the worker died before the request above took effect
+        os._exit(1)
+
+
 def _child(payload_path: Path, result_path: Path) -> int:
     payload = json.loads(payload_path.read_text())
+    _die_with_parent(int(payload["parent_pid"]))
     limit = payload.get("memory_limit_mb")
     if limit:
         limit_bytes = int(limit) * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
     try:
         from runner.engine import BenchmarkSpec, classify_exception, run_benchmark
-
+    except Exception as exc:  # the engine itself failed to import: out of memory, a broken install
+        traceback.print_exc()
+        kind = ErrorKind.OUT_OF_MEMORY if isinstance(exc, MemoryError) else ErrorKind.INTERNAL
+        result_path.write_text(json.dumps({"ok": False, "kind": kind.value, "message": f"engine import failed: {exc}"}))
+        return 0
+    try:
         task_class = None
         if payload.get("task_class"):
             module, name = payload["task_class"]

@@ -4,7 +4,12 @@ the parent carries on."""
 from __future__ import annotations
 
 import os
+import pickle
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +20,7 @@ from runner.isolation import BenchmarkStopped, IsolatedBenchmark, run_isolated
 from tests import helpers_engine as h
 
 pytestmark = pytest.mark.slow
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +104,34 @@ def test_result_before_the_end_is_refused(spec: BenchmarkSpec) -> None:
     finally:
         bench.terminate(grace_s=1.0)
         bench.cleanup()
+
+
+def test_child_dies_with_its_parent(spec: BenchmarkSpec, tmp_path: Path) -> None:
+    """A SIGKILLed worker leaves no benchmark running: the kernel kills the child with it."""
+    pid_file = tmp_path / "child.pid"
+    parent_code = (
+        "import pickle, sys, time\n"
+        "from runner.isolation import IsolatedBenchmark\n"
+        "from tests import helpers_engine as h\n"
+        "spec = pickle.loads(sys.stdin.buffer.read())\n"
+        "bench = IsolatedBenchmark(spec, task_class=h.HangTask)\n"
+        "bench.start()\n"
+        f"open({str(pid_file)!r}, 'w').write(str(bench.pid))\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdin=subprocess.PIPE, cwd=REPO_ROOT)
+    assert parent.stdin is not None
+    parent.stdin.write(pickle.dumps(spec))
+    parent.stdin.close()
+    deadline = time.monotonic() + 120
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "the benchmark child never started"
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    time.sleep(2.0)  # the child is importing and running by now
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while not _gone(child):
+        assert time.monotonic() < deadline, "the benchmark child outlived its worker"
+        time.sleep(0.1)
