@@ -26,7 +26,7 @@ from typing import TypeVar
 
 from leaderboard_data.configs import TaskConfig, load_task_configs
 from leaderboard_data.errors import LeaseLostError, QueueError, RecordValidationError, StoreError, TransientStoreError
-from leaderboard_data.model_checks import ModelCheckError, inspect_model_folder
+from leaderboard_data.model_checks import ModelCheckError, check_model, inspect_model_folder
 from leaderboard_data.queue import RequestQueue
 from leaderboard_data.records import ErrorKind, Request, Result
 from leaderboard_data.results import ResultsPublisher
@@ -158,7 +158,9 @@ class Worker:
         log.info("claimed %s: %s@%s for %s", request.request_id, request.model_id, request.revision[:12], request.task)
         config = self.task_configs[request.task]
         try:
-            log.info("loading %s", request.model_id)
+            log.info("checking and fetching %s", request.model_id)
+            # The repository as a whole first (the download leaves out code and pickles), then the files fetched.
+            check_model(self.stores.models.info(request.model_id, request.revision), config)
             folder = self.stores.models.download(request.model_id, request.revision)
             inspect_model_folder(folder, request.model_id, request.revision, config)
             handle = self.executor.start(self._spec(request, folder, config), config.timeout_s)
