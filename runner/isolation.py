@@ -249,7 +249,11 @@ def _child(payload_path: Path, result_path: Path) -> int:
         limit_bytes = int(limit) * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
     try:
+        import transformers
+
         from runner.engine import BenchmarkSpec, classify_exception, run_benchmark
+
+        transformers.logging.set_verbosity_error()  # per-query generation notices would drown the worker's log
     except Exception as exc:  # the engine itself failed to import: out of memory, a broken install
         traceback.print_exc()
         kind = ErrorKind.OUT_OF_MEMORY if isinstance(exc, MemoryError) else ErrorKind.INTERNAL
