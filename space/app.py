@@ -28,6 +28,7 @@ from space.views import Views
 CSS = """
 .gradio-container { max-width: 1400px !important; }
 #leaderboard-table table { font-size: 0.9rem; }
+#leaderboard-table th { min-width: 5.5rem; }  /* an empty column (no GPU figures) keeps a readable header */
 .numbers-note { color: #4b5563; font-size: 0.85rem; }
 """
 THEME = gr.themes.Soft(primary_hue="green")
