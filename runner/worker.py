@@ -130,6 +130,9 @@ class Worker:
                     log.warning("store unavailable (%s); retrying after backoff", exc)
                     self._sleep(self._backoff(1))
                     break
+                except LeaseLostError as exc:  # the lease ran out before the benchmark could start
+                    log.warning("dropped a request whose lease expired while starting it: %s", exc)
+                    continue
                 if not claimed:
                     queue_empty = True
                     break
@@ -169,7 +172,10 @@ class Worker:
             return True, None
         except TransientStoreError:
             worker_id = self.options.worker_id
-            self._call_store(lambda: self.queue.release(request.request_id, worker_id, "model fetch failed"))
+            try:
+                self._call_store(lambda: self.queue.release(request.request_id, worker_id, "model fetch failed"))
+            except LeaseLostError:
+                log.warning("lease on %s expired while fetching; it is another worker's now", request.request_id)
             raise
         except Exception as exc:  # one bad request must never kill the worker
             log.exception("internal error starting %s", request.request_id)
