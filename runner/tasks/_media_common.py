@@ -20,7 +20,7 @@ from transformers.generation.streamers import BaseStreamer
 from leaderboard_data.configs import Device, GenerationArgs, TaskConfig
 from leaderboard_data.records import ErrorKind
 from runner.errors import BenchmarkFailure
-from runner.tasks.base import BenchmarkTask, LoadedModelInfo, PhaseMarker
+from runner.tasks.base import BenchmarkTask, LoadedModelInfo, PhaseMarker, count_parameters
 
 # --------------------------------------------------------------------------------------------- model loading
 
@@ -110,10 +110,6 @@ def classified_load_errors(what: str) -> Iterator[None]:
         raise BenchmarkFailure(
             ErrorKind.UNSUPPORTED_ARCHITECTURE, f"{what} needs a library this runner lacks: {reason}"
         ) from exc
-
-
-def count_parameters(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def config_int(config: Any, names: tuple[str, ...], default: int) -> int:

@@ -24,7 +24,7 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 from leaderboard_data.configs import GenerationArgs
 from leaderboard_data.records import ErrorKind
 from runner.errors import BenchmarkFailure
-from runner.tasks.base import BenchmarkTask, LoadedModelInfo, PhaseMarker, QueryOutput
+from runner.tasks.base import BenchmarkTask, LoadedModelInfo, PhaseMarker, QueryOutput, count_parameters
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -143,11 +143,6 @@ def max_input_length(tokenizer: PreTrainedTokenizerBase, model_config: Pretraine
     limit = declared if isinstance(declared, int) and 0 < declared <= _SANE_MAX_LENGTH else fallback
     positions = position_limit(model_config)
     return min(limit, positions) if positions else limit
-
-
-def count_parameters(model: torch.nn.Module) -> int:
-    """Distinct parameters (tied weights counted once)."""
-    return sum(parameter.numel() for parameter in model.parameters())
 
 
 def read_rows(

@@ -13,7 +13,6 @@ from leaderboard_data.configs import Pipeline
 from leaderboard_data.records import ErrorKind
 from runner.errors import BenchmarkFailure
 from runner.tasks._media_common import (
-    count_parameters,
     decode_audio,
     first_token_only,
     generate_with_phases,
@@ -24,7 +23,7 @@ from runner.tasks._media_common import (
     to_device,
     torch_dtype,
 )
-from runner.tasks.base import BenchmarkTask, LoadedModelInfo, PhaseMarker, QueryOutput, register_task
+from runner.tasks.base import BenchmarkTask, LoadedModelInfo, PhaseMarker, QueryOutput, count_parameters, register_task
 
 LANGUAGE = "en"
 """Multilingual models transcribe in this language, so no query spends an extra pass on language detection."""

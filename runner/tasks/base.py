@@ -11,9 +11,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from leaderboard_data.configs import Device, Pipeline, TaskConfig
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -32,6 +35,11 @@ class LoadedModelInfo:
 
     num_parameters: int
     max_input_length: int
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Distinct parameters of a loaded model (tied weights counted once)."""
+    return sum(parameter.numel() for parameter in model.parameters())
 
 
 PhaseMarker = Callable[[str], None]

@@ -17,12 +17,11 @@ from leaderboard_data.records import ErrorKind
 from runner.errors import BenchmarkFailure
 from runner.tasks._media_common import (
     classified_load_errors,
-    count_parameters,
     load_rows,
     require_safetensors,
     torch_dtype,
 )
-from runner.tasks.base import BenchmarkTask, LoadedModelInfo, PhaseMarker, QueryOutput, register_task
+from runner.tasks.base import BenchmarkTask, LoadedModelInfo, PhaseMarker, QueryOutput, count_parameters, register_task
 
 SEED = 0
 """Every query starts from the same noise, so runs are repeatable."""

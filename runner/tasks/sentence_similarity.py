@@ -21,7 +21,6 @@ from runner.errors import BenchmarkFailure
 from runner.tasks._text_common import (
     accepted_inputs,
     check_safetensors,
-    count_parameters,
     load_pretrained,
     load_tokenizer,
     max_input_length,
@@ -30,7 +29,7 @@ from runner.tasks._text_common import (
     read_rows,
     torch_dtype,
 )
-from runner.tasks.base import BenchmarkTask, LoadedModelInfo, PhaseMarker, QueryOutput, register_task
+from runner.tasks.base import BenchmarkTask, LoadedModelInfo, PhaseMarker, QueryOutput, count_parameters, register_task
 
 Features = dict[str, Any]
 
