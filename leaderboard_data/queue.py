@@ -23,18 +23,15 @@ from __future__ import annotations
 import heapq
 import logging
 import math
-import random
 import secrets
-import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from leaderboard_data.configs import PRECISIONS, TaskConfig
 from leaderboard_data.errors import (
-    ConflictError,
     DuplicateRequestError,
     FileNotInStoreError,
     LeaseLostError,
@@ -55,7 +52,8 @@ from leaderboard_data.records import (
     StatusChange,
     utc_now,
 )
-from leaderboard_data.stores.base import AddFile, CommitOperation, Store
+from leaderboard_data.stores.base import AddFile, Store
+from leaderboard_data.stores.transact import Plan, transact
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +61,6 @@ REQUESTS_PREFIX = "requests/"
 OUTBOX_PREFIX = "outbox/"
 _MAX_NOTE = 2000
 _MAX_ERROR_MESSAGE = 4000
-_MAX_BACKOFF_S = 0.2
 
 T = TypeVar("T")
 
@@ -128,15 +125,6 @@ class _Snapshot:
         if request_id not in self.requests:
             raise QueueError(f"no request {quote(request_id)} in the queue")
         return self.requests[request_id]
-
-
-@dataclass(frozen=True)
-class _Plan(Generic[T]):
-    """What an operation decided: the operations to commit (none: nothing to write) and what it returns."""
-
-    value: T
-    operations: Sequence[CommitOperation] = ()
-    message: str = ""
 
 
 def _parse_request_file(path: str, content: bytes) -> Request:
@@ -325,30 +313,21 @@ class RequestQueue:
 
     # Committing
 
-    def _transact(self, plan: Callable[[_Snapshot, datetime], _Plan[T]]) -> T:
-        """Read, decide, commit on top of what was read; after a conflict, start over from a fresh read."""
-        for attempt in range(self.max_commit_retries + 1):
+    def _transact(self, plan: Callable[[_Snapshot, datetime], Plan[T]]) -> T:
+        """Read, decide, commit on top of what was read; after a conflict, a jittered pause and a fresh read."""
+
+        def step() -> tuple[str, Plan[T]]:
             snapshot = self._read()
-            decided = plan(snapshot, self._now())
-            if not decided.operations:
-                return decided.value
-            try:
-                self.store.commit(decided.operations, parent_revision=snapshot.revision, message=decided.message)
-            except ConflictError:
-                time.sleep(random.uniform(0, min(_MAX_BACKOFF_S, 0.005 * 2**attempt)))
-                continue
-            return decided.value
-        raise TransientStoreError(
-            f"{self.store}: gave up after {self.max_commit_retries + 1} attempts because other writers kept "
-            "committing first; try again"
-        )
+            return snapshot.revision, plan(snapshot, self._now())
+
+        return transact(self.store, step, what="update the request queue", max_attempts=self.max_commit_retries + 1)
 
     def _update(self, request_id: str, change: Callable[[Request, datetime], Request], message: str) -> Request:
         """Commit one request's new state, decided by `change` from its current state."""
 
-        def plan(snapshot: _Snapshot, now: datetime) -> _Plan[Request]:
+        def plan(snapshot: _Snapshot, now: datetime) -> Plan[Request]:
             updated = change(snapshot.find(request_id), now)
-            return _Plan(updated, [_write(updated)], f"{message} {request_id}")
+            return Plan(updated, [_write(updated)], f"{message} {request_id}")
 
         return self._transact(plan)
 
@@ -378,7 +357,7 @@ class RequestQueue:
             raise SubmissionError(f"the parameter count must be a whole number of at least 0, not {num_parameters!r}.")
         key = _dedup_key(model_id, revision, task, precision)
 
-        def plan(snapshot: _Snapshot, now: datetime) -> _Plan[Request]:
+        def plan(snapshot: _Snapshot, now: datetime) -> Plan[Request]:
             self._check_duplicate(snapshot, key)
             self._check_quota(snapshot, submitter, now)
             request_id = secrets.token_hex(8)
@@ -397,7 +376,7 @@ class RequestQueue:
                 history=[StatusChange(at=now, status=RequestStatus.PENDING, note=f"submitted by {submitter}")],
             )
             message = f"submit {request_id}: {model_id} {task} {precision}"
-            return _Plan(request, [_write(request)], message)
+            return Plan(request, [_write(request)], message)
 
         return self._transact(plan)
 
@@ -470,9 +449,9 @@ class RequestQueue:
     def reap_expired(self) -> list[Request]:
         """Settle every expired lease in one commit; returns the requests it changed."""
 
-        def plan(snapshot: _Snapshot, now: datetime) -> _Plan[list[Request]]:
+        def plan(snapshot: _Snapshot, now: datetime) -> Plan[list[Request]]:
             reaped = self._reaped(snapshot, now)
-            return _Plan(reaped, [_write(r) for r in reaped], f"reap {len(reaped)} expired leases")
+            return Plan(reaped, [_write(r) for r in reaped], f"reap {len(reaped)} expired leases")
 
         return self._transact(plan)
 
@@ -494,13 +473,13 @@ class RequestQueue:
         if tasks is not None and (unknown := sorted(set(tasks) - self.task_configs.keys())):
             raise QueueError(f"unknown tasks {unknown}; known tasks: {', '.join(sorted(self.task_configs))}")
 
-        def plan(snapshot: _Snapshot, now: datetime) -> _Plan[Request | None]:
+        def plan(snapshot: _Snapshot, now: datetime) -> Plan[Request | None]:
             reaped = self._reaped(snapshot, now)
             view = dict(snapshot.requests) | {r.request_id: r for r in reaped}
             order = claim_order(self._pending(view.values(), tasks), self._running_counts(view.values()))
             writes = [_write(r) for r in reaped]
             if not order:
-                return _Plan(None, writes, f"reap {len(reaped)} expired leases")
+                return Plan(None, writes, f"reap {len(reaped)} expired leases")
             lease = Lease(worker_id=worker_id, expires_at=now + timedelta(seconds=self.lease_s), claimed_at=now)
             chosen = order[0]
             claimed = _transition(
@@ -516,7 +495,7 @@ class RequestQueue:
             # A request reaped and claimed at once is written once, as claimed: two writes of one path in one
             # commit leave it to the store which one wins.
             writes = [w for w in writes if w.path != request_path(claimed.model_id, claimed.request_id)]
-            return _Plan(claimed, [*writes, _write(claimed)], message)
+            return Plan(claimed, [*writes, _write(claimed)], message)
 
         return self._transact(plan)
 
@@ -552,7 +531,7 @@ class RequestQueue:
     def finish(self, request_id: str, worker_id: str, result: Result) -> Request:
         """Mark a held request FINISHED and put its result in the outbox, in one commit."""
 
-        def plan(snapshot: _Snapshot, now: datetime) -> _Plan[Request]:
+        def plan(snapshot: _Snapshot, now: datetime) -> Plan[Request]:
             request = snapshot.find(request_id)
             _held(request, worker_id)
             return _finish_plan(request, now, result, worker_id, f"result {result.result_id}")
@@ -572,7 +551,7 @@ class RequestQueue:
             raise QueueError(f"result {result.result_id} names no request to settle")
         request_id = result.request_id
 
-        def plan(snapshot: _Snapshot, now: datetime) -> _Plan[Request]:
+        def plan(snapshot: _Snapshot, now: datetime) -> Plan[Request]:
             request = snapshot.find(request_id)
             recoverable = request.status in (RequestStatus.PENDING, RequestStatus.RUNNING) or (
                 request.status == RequestStatus.FAILED and request.error_kind == ErrorKind.LEASE_EXPIRED
@@ -615,7 +594,7 @@ class RequestQueue:
         return self._update(request_id, change, "cancel")
 
 
-def _finish_plan(request: Request, now: datetime, result: Result, worker_id: str, note: str) -> _Plan[Request]:
+def _finish_plan(request: Request, now: datetime, result: Result, worker_id: str, note: str) -> Plan[Request]:
     """The request FINISHED and its result in the outbox: one commit, so neither exists without the other."""
     _check_result_fits(request, result)
     finished = _transition(
@@ -630,7 +609,7 @@ def _finish_plan(request: Request, now: datetime, result: Result, worker_id: str
         result_id=result.result_id,
     )
     outbox = AddFile(outbox_path(request.task, result.result_id), result.to_json().encode())
-    return _Plan(finished, [_write(finished), outbox], f"finish {request.request_id} with {note}")
+    return Plan(finished, [_write(finished), outbox], f"finish {request.request_id} with {note}")
 
 
 def _write(request: Request) -> AddFile:
