@@ -459,9 +459,18 @@ class RequestQueue:
     def _running_counts(requests: Iterable[Request]) -> Counter[str]:
         return Counter(submitter_key(r.submitter) for r in requests if r.status == RequestStatus.RUNNING)
 
-    def _pending(self, requests: Iterable[Request], tasks: Collection[str] | None) -> list[Request]:
+    def _pending(
+        self, requests: Iterable[Request], tasks: Collection[str] | None, now: datetime | None = None
+    ) -> list[Request]:
+        """PENDING requests of `tasks`; with `now`, only those not waiting out an infrastructure backoff."""
         wanted = self.task_configs.keys() if tasks is None else tasks
-        return [r for r in requests if r.status == RequestStatus.PENDING and r.task in wanted]
+        return [
+            r
+            for r in requests
+            if r.status == RequestStatus.PENDING
+            and r.task in wanted
+            and (now is None or r.not_before is None or r.not_before <= now)
+        ]
 
     def claim(self, worker_id: str, *, tasks: Collection[str] | None = None) -> Request | None:
         """Take the next request (of `tasks`, default every known task) for `worker_id`, or None if none waits.
@@ -476,7 +485,7 @@ class RequestQueue:
         def plan(snapshot: _Snapshot, now: datetime) -> Plan[Request | None]:
             reaped = self._reaped(snapshot, now)
             view = dict(snapshot.requests) | {r.request_id: r for r in reaped}
-            order = claim_order(self._pending(view.values(), tasks), self._running_counts(view.values()))
+            order = claim_order(self._pending(view.values(), tasks, now), self._running_counts(view.values()))
             writes = [_write(r) for r in reaped]
             if not order:
                 return Plan(None, writes, f"reap {len(reaped)} expired leases")
@@ -509,11 +518,24 @@ class RequestQueue:
 
         return self._update(request_id, change, "heartbeat")
 
-    def release(self, request_id: str, worker_id: str, note: str) -> Request:
-        """Hand a held request back to the queue (e.g. on shutdown); the attempt it used is given back."""
+    def release(self, request_id: str, worker_id: str, note: str, *, retry_in_s: float | None = None) -> Request:
+        """Hand a held request back to the queue (e.g. on shutdown); the attempt it used is given back.
+
+        With `retry_in_s` the release is for a failure that was not the model's fault (the store, the network,
+        the task's dataset, a busy machine): no worker claims it again for that many seconds, and the request
+        counts one more infrastructure failure, which the releasing worker uses to lengthen the next pause.
+        """
+        if retry_in_s is not None and not (0 <= retry_in_s < 30 * 86400):
+            raise QueueError(f"retry_in_s must be between 0 and 30 days, not {retry_in_s!r}")
 
         def change(request: Request, now: datetime) -> Request:
             _held(request, worker_id)
+            extra: dict[str, Any] = {}
+            if retry_in_s is not None:
+                extra = {
+                    "not_before": now + timedelta(seconds=retry_in_s),
+                    "infrastructure_failures": request.infrastructure_failures + 1,
+                }
             return _transition(
                 request,
                 now,
@@ -522,6 +544,7 @@ class RequestQueue:
                 note=f"released: {note}",
                 lease=None,
                 attempts=max(0, request.attempts - 1),
+                **extra,
             )
 
         return self._update(request_id, change, "release")

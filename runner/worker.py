@@ -4,6 +4,11 @@ Guarantees: a request is worked on by one worker at a time (the queue's leases);
 own request, with its reason; a transient store problem is retried; a measured result is written to a spool
 file before it is committed, so a crash or a store outage never loses it; SIGINT/SIGTERM stops the benchmark and
 returns the request to PENDING with nothing half-written.
+
+A failure that is not the model's fault (`records.NOT_MODELS_FAULT`: the task's dataset or the network cannot be
+reached, a model download fails transiently) releases the request with a growing pause before anyone claims it
+again and never spends the submitter's attempt; when such failures repeat, the worker itself pauses. Publishing
+results never stops the worker: a publish that fails is retried later.
 """
 
 from __future__ import annotations
@@ -25,10 +30,10 @@ from types import FrameType
 from typing import TypeVar
 
 from leaderboard_data.configs import TaskConfig, load_task_configs
-from leaderboard_data.errors import LeaseLostError, QueueError, RecordValidationError, StoreError, TransientStoreError
+from leaderboard_data.errors import LeaseLostError, QueueError, RecordValidationError, TransientStoreError
 from leaderboard_data.model_checks import ModelCheckError, check_model, inspect_model_folder
 from leaderboard_data.queue import RequestQueue
-from leaderboard_data.records import ErrorKind, Request, Result
+from leaderboard_data.records import ErrorKind, Request, Result, is_models_fault
 from leaderboard_data.results import ResultsPublisher
 from leaderboard_data.stores import Stores, open_stores
 from runner.engine import BenchmarkSpec
@@ -58,6 +63,10 @@ class WorkerOptions:
     lease_s: float = 600.0
     country_iso_code: str = "USA"
     max_store_retries: int = 5
+    infra_retry_s: float = 60.0
+    pause_after_infra_failures: int = 3
+    infra_pause_s: float = 300.0
+    publish_retry_s: float = 60.0
 
     @property
     def heartbeat_s(self) -> float:
@@ -71,6 +80,12 @@ class _Job:
     handle: BenchmarkHandle
     next_beat: float
     result: Result | None = None  # measured but not yet committed: kept until a commit succeeds
+    settle: Callable[[], None] | None = None  # how the job ends (fail, release), retried until the store takes it
+    retry_at: float = 0.0
+
+
+class _InfrastructureFailure(Exception):
+    """A request could not be worked on for a reason that is not the model's fault."""
 
 
 @dataclass
@@ -79,6 +94,9 @@ class WorkerStats:
     failed: int = 0
     released: int = 0
     recovered: int = 0
+    infrastructure_failures: int = 0
+    pauses: int = 0
+    publish_failures: int = 0
 
 
 class Worker:
@@ -99,6 +117,9 @@ class Worker:
         self.publisher = ResultsPublisher(stores.requests, stores.results, task_configs)
         self.stats = WorkerStats()
         self._stop = threading.Event()
+        self._infra_streak = 0  # infrastructure failures in a row, reset by any benchmark that ran to its end
+        self._paused_until = 0.0
+        self._publish_due = 0.0  # monotonic time of the next publish try; 0: nothing deferred
 
     def stop(self) -> None:
         self._stop.set()
@@ -123,7 +144,9 @@ class Worker:
                 self._release_all(jobs)
                 break
             queue_empty = False
-            while len(jobs) < self.executor.capacity() and not self._quota_reached(started):
+            if self._publish_due and time.monotonic() >= self._publish_due:
+                self._publish_pending()
+            while not self._paused() and len(jobs) < self.executor.capacity() and not self._quota_reached(started):
                 try:
                     claimed, job = self._start_next()
                 except TransientStoreError as exc:
@@ -142,13 +165,18 @@ class Worker:
             if not jobs:
                 if self._quota_reached(started) or (queue_empty and self.options.exit_when_empty):
                     break
-                if queue_empty:
+                if self._paused():
+                    self._sleep(min(self._paused_until - time.monotonic(), self.options.poll_s))
+                elif queue_empty:
                     self._sleep(self.options.poll_s * random.uniform(0.5, 1.5))
                 continue
             jobs = [job for job in jobs if not self._step(job, poll_s=0.2 / len(jobs))]
         self._publish_pending()
         log.info("worker %s stopped: %s", self.options.worker_id, self.stats)
         return self.stats
+
+    def _paused(self) -> bool:
+        return time.monotonic() < self._paused_until
 
     def _quota_reached(self, started: int) -> bool:
         return self.options.max_jobs is not None and started >= self.options.max_jobs
@@ -161,22 +189,15 @@ class Worker:
         log.info("claimed %s: %s@%s for %s", request.request_id, request.model_id, request.revision[:12], request.task)
         config = self.task_configs[request.task]
         try:
-            log.info("checking and fetching %s", request.model_id)
-            # The repository as a whole first (the download leaves out code and pickles), then the files fetched.
-            check_model(self.stores.models.info(request.model_id, request.revision), config)
-            folder = self.stores.models.download(request.model_id, request.revision)
+            folder = self._fetch(request, config)
             inspect_model_folder(folder, request.model_id, request.revision, config)
             handle = self.executor.start(self._spec(request, folder, config), config.timeout_s)
         except ModelCheckError as exc:
             self._fail(request, exc.kind, str(exc))
             return True, None
-        except TransientStoreError:
-            worker_id = self.options.worker_id
-            try:
-                self._call_store(lambda: self.queue.release(request.request_id, worker_id, "model fetch failed"))
-            except LeaseLostError:
-                log.warning("lease on %s expired while fetching; it is another worker's now", request.request_id)
-            raise
+        except _InfrastructureFailure as exc:
+            self._release_for_infrastructure(request, str(exc))
+            return True, None
         except Exception as exc:  # one bad request must never kill the worker
             log.exception("internal error starting %s", request.request_id)
             self._fail(request, ErrorKind.INTERNAL, f"internal error in the worker: {type(exc).__name__}: {exc}")
@@ -184,14 +205,55 @@ class Worker:
         log.info("benchmarking %s (timeout %.0f s)", request.request_id, config.timeout_s)
         return True, _Job(request, handle, time.monotonic() + self.options.heartbeat_s)
 
+    def _fetch(self, request: Request, config: TaskConfig) -> Path:
+        """Check the repository as a whole (the download leaves out code and pickles), then fetch its files.
+
+        A ModelCheckError is the model's fault; anything else going wrong here (a timeout, a dropped connection,
+        a storage backend error) is the network's or the Hub's, and becomes an _InfrastructureFailure.
+        """
+        log.info("checking and fetching %s", request.model_id)
+        try:
+            check_model(self.stores.models.info(request.model_id, request.revision), config)
+            return self.stores.models.download(request.model_id, request.revision)
+        except ModelCheckError:
+            raise
+        except Exception as exc:
+            raise _InfrastructureFailure(f"model fetch failed: {type(exc).__name__}: {exc}") from exc
+
+    def _release_for_infrastructure(self, request: Request, reason: str) -> None:
+        """Give the request back with a growing pause, without spending its attempt; pause if this repeats."""
+        self.stats.infrastructure_failures += 1
+        self._infra_streak += 1
+        delay = min(3600.0, self.options.infra_retry_s * 2**request.infrastructure_failures) * random.uniform(0.5, 1)
+        log.warning("%s: %s (not the model's fault); back in the queue in %.0f s", request.request_id, reason, delay)
+        try:
+            self._call_store(
+                lambda: self.queue.release(request.request_id, self.options.worker_id, reason, retry_in_s=delay)
+            )
+            self.stats.released += 1
+        except LeaseLostError:
+            log.warning("lease on %s already lost; leaving it to its new holder", request.request_id)
+        except TransientStoreError as exc:
+            log.warning("could not release %s (%s); its lease will expire", request.request_id, exc)
+        if self._infra_streak >= self.options.pause_after_infra_failures:
+            pause = self.options.infra_pause_s * random.uniform(0.75, 1.25)
+            self._paused_until = time.monotonic() + pause
+            self._infra_streak = 0
+            self.stats.pauses += 1
+            streak = self.options.pause_after_infra_failures
+            log.warning("%d failures in a row were not the models' fault; pausing for %.0f s", streak, pause)
+
     def _step(self, job: _Job, poll_s: float) -> bool:
         """Advance one job: poll it, renew its lease when due; True once the job is over."""
         request = job.request
+        if job.settle is not None:
+            return self._settle(job)
         try:
             result = job.result or job.handle.poll(poll_s)
             if result is not None:
                 job.result = result  # a handle gives its result once; a failed commit is retried from here
                 self._finish(request, result)
+                self._infra_streak = 0
                 return True
             if time.monotonic() >= job.next_beat:
                 self._call_store(lambda: self.queue.heartbeat(request.request_id, self.options.worker_id))
@@ -200,12 +262,14 @@ class Worker:
         except BenchmarkLost as lost:
             reason = f"benchmark lost: {lost}"
             log.warning("%s: %s; returning it to the queue", request.request_id, reason)
-            self._call_store(lambda: self.queue.release(request.request_id, self.options.worker_id, reason))
-            self.stats.released += 1
-            return True
+            job.settle = functools.partial(self._release, request, reason)
         except BenchmarkFailure as failure:
-            self._fail(request, failure.kind, failure.message)
-            return True
+            if is_models_fault(failure.kind):
+                self._infra_streak = 0
+                job.settle = functools.partial(self._fail, request, failure.kind, failure.message)
+            else:
+                reason = f"{failure.kind.value}: {failure.message}"
+                job.settle = functools.partial(self._release_for_infrastructure, request, reason)
         except LeaseLostError as exc:
             log.warning("lost the lease on %s (%s); dropping my work on it", request.request_id, exc)
             job.handle.terminate()
@@ -216,8 +280,28 @@ class Worker:
         except Exception as exc:  # one bad request must never kill the worker
             log.exception("internal error on %s", request.request_id)
             job.handle.terminate()
-            self._fail(request, ErrorKind.INTERNAL, f"internal error in the worker: {type(exc).__name__}: {exc}")
-            return True
+            message = f"internal error in the worker: {type(exc).__name__}: {exc}"
+            job.settle = functools.partial(self._fail, request, ErrorKind.INTERNAL, message)
+        return self._settle(job)
+
+    def _settle(self, job: _Job) -> bool:
+        """End a job that did not produce a result; a store outage keeps it for a later try, never kills us."""
+        if time.monotonic() < job.retry_at or job.settle is None:
+            return False
+        try:
+            job.settle()
+        except TransientStoreError as exc:
+            job.retry_at = time.monotonic() + self._backoff(1)
+            log.warning("could not settle %s yet (%s); will retry", job.request.request_id, exc)
+            return False
+        return True
+
+    def _release(self, request: Request, reason: str) -> None:
+        try:
+            self._call_store(lambda: self.queue.release(request.request_id, self.options.worker_id, reason))
+            self.stats.released += 1
+        except LeaseLostError:
+            log.warning("lease on %s already lost; leaving it to its new holder", request.request_id)
 
     def _release_all(self, jobs: list[_Job]) -> None:
         """Stop every benchmark in flight and hand its request back: nothing half-measured is kept."""
@@ -301,11 +385,15 @@ class Worker:
             path.unlink(missing_ok=True)
 
     def _publish_pending(self) -> None:
+        """Publish the outbox; any failure (store, network, the Hub's upload backend) defers it, never stops us."""
         try:
             published = self.publisher.publish_pending()
-        except StoreError as exc:  # unavailable, or other publishers kept committing first: publishing is idempotent
-            log.warning("publishing deferred: %s", exc)
+        except Exception as exc:  # publishing is idempotent: whatever broke, the outbox keeps the results
+            self.stats.publish_failures += 1
+            self._publish_due = time.monotonic() + self.options.publish_retry_s * random.uniform(0.75, 1.25)
+            log.warning("publishing deferred (%s: %s); retrying later", type(exc).__name__, exc)
             return
+        self._publish_due = 0.0
         for result_id in published:
             log.info("published result %s to %s", result_id, self.stores.results.location)
 
