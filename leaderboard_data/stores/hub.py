@@ -164,6 +164,25 @@ class HubStore(Store):
             return []
         return sorted(path for path in found if not _hidden(path))
 
+    def list_blobs(self, prefix: str = "", revision: str | None = None) -> dict[str, str]:
+        """Paths under `prefix` with their blob ids, from the tree listing alone (no file is read)."""
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        if folder:
+            check_repo_path(folder)
+        url = f"{self._api_url()}/tree/{quote(revision or self.revision(), safe='')}"
+        if folder:
+            url += "/" + quote(folder, safe="")
+        found: dict[str, str] = {}
+        try:
+            for page in self._pages(url, {"recursive": "true"}, f"list {prefix or '/'}"):
+                for entry in page:
+                    path = entry["path"]
+                    if entry.get("type") == "file" and path.startswith(prefix) and not _hidden(path):
+                        found[path] = entry["oid"]
+        except FileNotInStoreError:
+            return {}
+        return dict(sorted(found.items()))
+
     def read_file(self, path: str, revision: str | None = None) -> bytes:
         check_repo_path(path)
         cached = self._cached(revision, path) if revision else None
