@@ -35,18 +35,21 @@ def _add_store(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_submit(args: argparse.Namespace) -> int:
     from leaderboard_data.configs import load_task_configs
+    from leaderboard_data.queue import RequestQueue
     from leaderboard_data.stores import open_stores
-    from leaderboard_data.submission import submit_model
+    from leaderboard_data.submission import SubmissionBatcher, submit_model
 
     stores = open_stores(args.store)
+    configs = load_task_configs()
     receipt = submit_model(
         stores,
-        load_task_configs(),
+        configs,
         args.model_id,
         task=args.task,
         revision=args.revision,
         precision=args.precision,
         submitter=args.submitter or getpass.getuser(),
+        batcher=SubmissionBatcher(RequestQueue(stores.requests, configs), window_s=0),  # one submission: no wait
     )
     print(receipt.request.request_id)
     where = f"position {receipt.position} in the queue" if receipt.position else receipt.request.status.value
@@ -211,7 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--hardware-class", help="declare the hardware class (a reference machine)")
     run.add_argument("--samples", type=int, help="override the configs' sample count (demo, smoke tests)")
     run.add_argument("--repetitions", type=int, help="override the configs' repetitions")
-    run.add_argument("--lease", type=float, default=600.0, metavar="SECONDS", help="lease length")
+    run.add_argument(
+        "--lease", type=float, metavar="SECONDS", help="lease length (default: the task's timeout plus 15 minutes)"
+    )
     run.add_argument("--exit-when-empty", action="store_true", help="exit instead of polling an empty queue")
     run.add_argument("--executor", choices=["local", "ray"], default="local", help="where benchmarks run")
     run.add_argument("--address", help="Ray cluster address (with --executor ray)")

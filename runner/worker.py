@@ -60,18 +60,14 @@ class WorkerOptions:
     hardware_class: str | None = None
     samples: int | None = None
     repetitions: int | None = None
-    lease_s: float = 600.0
+    lease_s: float | None = None  # None: each task's timeout plus the queue's margin
     country_iso_code: str = "USA"
     max_store_retries: int = 5
     infra_retry_s: float = 60.0
     pause_after_infra_failures: int = 3
     infra_pause_s: float = 300.0
     publish_retry_s: float = 60.0
-
-    @property
-    def heartbeat_s(self) -> float:
-        """Renew the lease four times per lease period, so one missed beat never loses it."""
-        return max(0.2, self.lease_s / 4)
+    outbox_linger_s: float = 600.0
 
 
 @dataclass
@@ -80,6 +76,7 @@ class _Job:
     handle: BenchmarkHandle
     next_beat: float
     result: Result | None = None  # measured but not yet committed: kept until a commit succeeds
+    claimed_next: Request | None = None  # claimed in the commit that finished this job
     settle: Callable[[], None] | None = None  # how the job ends (fail, release), retried until the store takes it
     retry_at: float = 0.0
 
@@ -120,6 +117,9 @@ class Worker:
         self._infra_streak = 0  # infrastructure failures in a row, reset by any benchmark that ran to its end
         self._paused_until = 0.0
         self._publish_due = 0.0  # monotonic time of the next publish try; 0: nothing deferred
+        self._started = 0
+        self._outbox_done: set[str] = set()  # published outbox files, deleted by our next queue commit
+        self._outbox_done_since = 0.0
 
     def stop(self) -> None:
         self._stop.set()
@@ -132,13 +132,14 @@ class Worker:
         """Work until stopped, `max_jobs` is reached, or (with exit_when_empty) the queue is empty.
 
         As many benchmarks are in flight as the executor has slots: one for a local child process, the free
-        GPUs or CPU slots of a Ray cluster. Each lease is renewed while its benchmark runs.
+        GPUs or CPU slots of a Ray cluster. A finished benchmark is settled, and the next request claimed, in one
+        commit; the lease covers the task's timeout, so a running benchmark only reads the queue.
         """
         log.info("worker %s started on %s (store %s)", self.options.worker_id, self.options.device, self.stores.spec)
         self._recover_spool()
+        self._release_own()
         self._publish_pending()
         jobs: list[_Job] = []
-        started = 0
         while True:
             if self.stopping:
                 self._release_all(jobs)
@@ -146,46 +147,64 @@ class Worker:
             queue_empty = False
             if self._publish_due and time.monotonic() >= self._publish_due:
                 self._publish_pending()
-            while not self._paused() and len(jobs) < self.executor.capacity() and not self._quota_reached(started):
+            while self._wants_more() and len(jobs) < self.executor.capacity():
                 try:
-                    claimed, job = self._start_next()
+                    request = self._claim()
                 except TransientStoreError as exc:
                     log.warning("store unavailable (%s); retrying after backoff", exc)
                     self._sleep(self._backoff(1))
                     break
-                except LeaseLostError as exc:  # the lease ran out before the benchmark could start
-                    log.warning("dropped a request whose lease expired while starting it: %s", exc)
-                    continue
-                if not claimed:
+                if request is None:
                     queue_empty = True
                     break
-                started += 1
-                if job is not None:
+                if job := self._start(request):
                     jobs.append(job)
             if not jobs:
-                if self._quota_reached(started) or (queue_empty and self.options.exit_when_empty):
+                self._clear_lingering_outbox()
+                if self._quota_reached() or (queue_empty and self.options.exit_when_empty):
                     break
                 if self._paused():
                     self._sleep(min(self._paused_until - time.monotonic(), self.options.poll_s))
                 elif queue_empty:
                     self._sleep(self.options.poll_s * random.uniform(0.5, 1.5))
                 continue
-            jobs = [job for job in jobs if not self._step(job, poll_s=0.2 / len(jobs))]
+            jobs = self._step_all(jobs)
         self._publish_pending()
+        self._clear_lingering_outbox(now=True)
         log.info("worker %s stopped: %s", self.options.worker_id, self.stats)
         return self.stats
+
+    def _step_all(self, jobs: list[_Job]) -> list[_Job]:
+        """Advance every job; a job that ended with the next request claimed is replaced by that request's job."""
+        remaining = []
+        for job in jobs:
+            if not self._step(job, poll_s=0.2 / len(jobs)):
+                remaining.append(job)
+            elif job.claimed_next is not None and (follow := self._start(job.claimed_next)):
+                remaining.append(follow)
+        return remaining
 
     def _paused(self) -> bool:
         return time.monotonic() < self._paused_until
 
-    def _quota_reached(self, started: int) -> bool:
-        return self.options.max_jobs is not None and started >= self.options.max_jobs
+    def _quota_reached(self) -> bool:
+        return self.options.max_jobs is not None and self._started >= self.options.max_jobs
 
-    def _start_next(self) -> tuple[bool, _Job | None]:
-        """Claim a request and start its benchmark: (whether one was claimed, its job unless it failed early)."""
-        request = self.queue.claim(self.options.worker_id, tasks=set(self.task_configs))
-        if request is None:
-            return False, None
+    def _wants_more(self) -> bool:
+        """Whether to take another request now (slots aside)."""
+        return not self.stopping and not self._paused() and not self._quota_reached()
+
+    def _claim(self) -> Request | None:
+        """The next request for this worker; the claim's commit also clears our published outbox files."""
+        clear = set(self._outbox_done)
+        request = self.queue.claim(self.options.worker_id, tasks=set(self.task_configs), clear_outbox=clear)
+        if request is not None:
+            self._outbox_done -= clear
+        return request
+
+    def _start(self, request: Request) -> _Job | None:
+        """Fetch the model and start its benchmark: the job, or None if the request ended (failed, released)."""
+        self._started += 1
         log.info("claimed %s: %s@%s for %s", request.request_id, request.model_id, request.revision[:12], request.task)
         config = self.task_configs[request.task]
         try:
@@ -194,16 +213,21 @@ class Worker:
             handle = self.executor.start(self._spec(request, folder, config), config.timeout_s)
         except ModelCheckError as exc:
             self._fail(request, exc.kind, str(exc))
-            return True, None
+            return None
         except _InfrastructureFailure as exc:
             self._release_for_infrastructure(request, str(exc))
-            return True, None
+            return None
         except Exception as exc:  # one bad request must never kill the worker
             log.exception("internal error starting %s", request.request_id)
             self._fail(request, ErrorKind.INTERNAL, f"internal error in the worker: {type(exc).__name__}: {exc}")
-            return True, None
+            return None
         log.info("benchmarking %s (timeout %.0f s)", request.request_id, config.timeout_s)
-        return True, _Job(request, handle, time.monotonic() + self.options.heartbeat_s)
+        return _Job(request, handle, time.monotonic() + self._beat_s(request))
+
+    def _beat_s(self, request: Request) -> float:
+        """How often a running job checks its lease: four times per lease, so one missed check never loses it.
+        A check only reads; the queue renews (commits) only a lease less than half left."""
+        return max(0.2, self.queue.lease_for(request.task) / 4)
 
     def _fetch(self, request: Request, config: TaskConfig) -> Path:
         """Check the repository as a whole (the download leaves out code and pickles), then fetch its files.
@@ -252,12 +276,12 @@ class Worker:
             result = job.result or job.handle.poll(poll_s)
             if result is not None:
                 job.result = result  # a handle gives its result once; a failed commit is retried from here
-                self._finish(request, result)
+                self._finish(job)
                 self._infra_streak = 0
                 return True
             if time.monotonic() >= job.next_beat:
                 self._call_store(lambda: self.queue.heartbeat(request.request_id, self.options.worker_id))
-                job.next_beat = time.monotonic() + self.options.heartbeat_s
+                job.next_beat = time.monotonic() + self._beat_s(request)
             return False
         except BenchmarkLost as lost:
             reason = f"benchmark lost: {lost}"
@@ -334,13 +358,28 @@ class Worker:
             country_iso_code=self.options.country_iso_code,
         )
 
-    def _finish(self, request: Request, result: Result) -> None:
+    def _finish(self, job: _Job) -> None:
+        """Spool the result, then settle it, claim the next request and clear published outbox files: ONE commit."""
+        request, result = job.request, job.result
+        assert result is not None
         spool = self._spool_path(request.request_id)
         spool.parent.mkdir(parents=True, exist_ok=True)
         partial = spool.with_suffix(f".{os.getpid()}.tmp")  # a crash mid-write never leaves half a result
         partial.write_text(result.to_json(), encoding="utf-8")
         partial.replace(spool)
-        self._call_store(lambda: self.queue.finish(request.request_id, self.options.worker_id, result))
+        clear = set(self._outbox_done)
+        _, claimed = self._call_store(
+            lambda: self.queue.finish_and_claim(
+                request.request_id,
+                self.options.worker_id,
+                result,
+                claim_next=self._wants_more(),
+                tasks=set(self.task_configs),
+                clear_outbox=clear,
+            )
+        )
+        self._outbox_done -= clear
+        job.claimed_next = claimed
         spool.unlink(missing_ok=True)  # another worker sharing the spool folder may have recovered it
         self.stats.finished += 1
         log.info(
@@ -385,17 +424,50 @@ class Worker:
             path.unlink(missing_ok=True)
 
     def _publish_pending(self) -> None:
-        """Publish the outbox; any failure (store, network, the Hub's upload backend) defers it, never stops us."""
+        """Publish the outbox; any failure (store, network, the Hub's upload backend) defers it, never stops us.
+
+        The published outbox files are deleted by this worker's next queue commit (a claim), not by a commit
+        of their own; `_clear_lingering_outbox` covers a worker that stays idle.
+        """
         try:
-            published = self.publisher.publish_pending()
+            published = self.publisher.publish_pending(clear_outbox=False)
         except Exception as exc:  # publishing is idempotent: whatever broke, the outbox keeps the results
             self.stats.publish_failures += 1
             self._publish_due = time.monotonic() + self.options.publish_retry_s * random.uniform(0.75, 1.25)
             log.warning("publishing deferred (%s: %s); retrying later", type(exc).__name__, exc)
             return
         self._publish_due = 0.0
+        if self.publisher.settled_outbox and not self._outbox_done:
+            self._outbox_done_since = time.monotonic()
+        self._outbox_done.update(self.publisher.settled_outbox)
         for result_id in published:
             log.info("published result %s to %s", result_id, self.stores.results.location)
+
+    def _clear_lingering_outbox(self, *, now: bool = False) -> None:
+        """Delete published outbox files in a commit of their own once they waited `outbox_linger_s` for a claim
+        to carry them (or at once when the worker exits)."""
+        if not self._outbox_done:
+            return
+        if not now and time.monotonic() - self._outbox_done_since < self.options.outbox_linger_s:
+            return
+        clear = set(self._outbox_done)
+        try:
+            self._call_store(lambda: self.queue.clear_outbox(clear))
+        except TransientStoreError as exc:
+            log.warning("could not clear the outbox yet (%s)", exc)
+            return
+        self._outbox_done -= clear
+
+    def _release_own(self) -> None:
+        """A worker restarted under its old id gives back what its previous run held, without waiting for the
+        leases to expire (results it had spooled were recovered just before)."""
+        try:
+            released = self._call_store(lambda: self.queue.release_own(self.options.worker_id, "worker restarted"))
+        except TransientStoreError as exc:
+            log.warning("could not check for requests held by a previous run (%s); their leases will expire", exc)
+            return
+        for request in released:
+            log.info("released %s, held by this worker before it restarted", request.request_id)
 
     def _call_store(self, operation: Callable[[], T]) -> T:
         """Run a queue operation, retrying transient store failures with exponential backoff and jitter."""
