@@ -46,10 +46,10 @@ class FolderCache(Generic[R]):
         # and a file deleted between its listing and its reading means listing again.
         pin = revision if self.store.local_folder() is None else None
         for _ in range(_READ_TRIES):
-            blobs = self.store.list_blobs(self.prefix, pin)
-            with self._lock:
-                missing = [path for path, oid in blobs.items() if (path, oid) not in self._parsed]
             try:
+                blobs = self.store.list_blobs(self.prefix, pin)
+                with self._lock:
+                    missing = [path for path, oid in blobs.items() if (path, oid) not in self._parsed]
                 contents = self.store.read_files(missing, pin)
             except FileNotInStoreError:
                 continue

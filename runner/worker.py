@@ -118,6 +118,7 @@ class Worker:
         self._paused_until = 0.0
         self._publish_due = 0.0  # monotonic time of the next publish try; 0: nothing deferred
         self._started = 0
+        self._claim_failures = 0  # claims in a row the store could not answer: the pause before the next grows
         self._outbox_done: set[str] = set()  # published outbox files, deleted by our next queue commit
         self._outbox_done_since = 0.0
 
@@ -151,9 +152,12 @@ class Worker:
                 try:
                     request = self._claim()
                 except TransientStoreError as exc:
-                    log.warning("store unavailable (%s); retrying after backoff", exc)
-                    self._sleep(self._backoff(1))
+                    self._claim_failures += 1
+                    delay = self._backoff(self._claim_failures)
+                    log.warning("store unavailable (%s); retrying in %.0f s", exc, delay)
+                    self._sleep(delay)
                     break
+                self._claim_failures = 0
                 if request is None:
                     queue_empty = True
                     break
