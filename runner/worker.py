@@ -207,8 +207,19 @@ class Worker:
         return request
 
     def _start(self, request: Request) -> _Job | None:
-        """Fetch the model and start its benchmark: the job, or None if the request ended (failed, released)."""
+        """Fetch the model and start its benchmark: the job, or None if the request ended (failed, released).
+
+        If the store cannot take the outcome (a failure or a release), the request keeps its lease until it
+        expires and goes back to the queue then; the worker goes on either way.
+        """
         self._started += 1
+        try:
+            return self._start_benchmark(request)
+        except TransientStoreError as exc:
+            log.warning("could not record the outcome of %s (%s); its lease will expire", request.request_id, exc)
+            return None
+
+    def _start_benchmark(self, request: Request) -> _Job | None:
         log.info("claimed %s: %s@%s for %s", request.request_id, request.model_id, request.revision[:12], request.task)
         config = self.task_configs[request.task]
         try:
