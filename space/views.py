@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,7 @@ class Views:
         return carbon.carbon_markdown(row, region)
 
     def queue(self) -> pd.DataFrame:
-        return data.queue_table(self.source.requests(), self.configs)
+        return data.queue_table(self.source.requests(), self.configs, datetime.now(UTC))
 
     def about(self) -> str:
         snap = self.source.snapshot()
