@@ -26,6 +26,7 @@ from leaderboard_data.records import Request, RequestStatus
 from leaderboard_data.stores import Stores
 from space import columns as C
 from space.escape import model_link
+from space.redact import redact_paths
 
 log = logging.getLogger(__name__)
 
@@ -321,6 +322,34 @@ def task_summary(snapshot: Snapshot, task: str, shown: int, config: TaskConfig |
     )
 
 
+def task_counts(snapshot: Snapshot) -> dict[str, int]:
+    """Number of results per task that has any."""
+    return {task: len(frame) for task, frame in snapshot.tasks.items()}
+
+
+def default_task(snapshot: Snapshot, tasks: list[str]) -> str:
+    """The task the leaderboard opens on: the one with the most results (the first of `tasks` on a tie)."""
+    counts = task_counts(snapshot)
+    return max(tasks, key=lambda t: (counts.get(t, 0), -tasks.index(t)))
+
+
+def task_choices(snapshot: Snapshot, task_configs: dict[str, TaskConfig], tasks: list[str]) -> list[tuple[str, str]]:
+    """(label, task) pairs for the task selector; the label says how many results, or that there are none."""
+    counts = task_counts(snapshot)
+    choices = []
+    for task in tasks:
+        title = task_configs[task].title
+        count = counts.get(task, 0)
+        choices.append((f"{title} ({count})" if count else f"{title} (no results yet)", task))
+    return choices
+
+
+def top_model(snapshot: Snapshot, task: str) -> str | None:
+    """The model the Model tab opens on: the first row of the task's default table (least energy)."""
+    frame = snapshot.task_frame(task)
+    return str(frame["model_id"].iloc[0]) if len(frame) else (snapshot.model_ids[0] if snapshot.model_ids else None)
+
+
 # --- model views ------------------------------------------------------------------------------------------
 
 
@@ -435,5 +464,5 @@ def request_detail(request: Request, position: int | None, now: datetime) -> str
         return f"result {request.result_id}"
     if request.status == RequestStatus.FAILED:
         kind = request.error_kind.value if request.error_kind else "failed"
-        return f"{kind}: {request.error_message or ''}".strip()
+        return redact_paths(f"{kind}: {request.error_message or ''}".strip())
     return request.status.value.lower()
