@@ -58,6 +58,7 @@ class Badge:
     measured: bool
     hardware_class: str
     config_version: str
+    unstable: bool = False
 
     @property
     def rating_text(self) -> str:
@@ -65,7 +66,7 @@ class Badge:
         if self.stars is not None:
             return f"{self.stars}/{STAR_LEVELS}"
         note = self.rating_note.lower()
-        if "unstable" in note:
+        if self.unstable or "unstable" in note:
             return "not rated (unstable)"
         if note.startswith("cohort too small"):
             return "not rated (too few peers)"
@@ -154,7 +155,6 @@ def best_rows(rated: pd.DataFrame) -> pd.DataFrame:
 def badge_from_row(row: Mapping[str, Any], task_title: str) -> Badge:
     """A badge from one rated results row (columns of `results.RESULT_COLUMNS` plus `stars`, `rating_note`)."""
     stars = row.get("stars")
-    measured = row.get("scored_energy_measured")
     return Badge(
         model_id=str(row["model_id"]),
         task=str(row["task"]),
@@ -162,10 +162,16 @@ def badge_from_row(row: Mapping[str, Any], task_title: str) -> Badge:
         stars=None if stars is None or pd.isna(stars) else int(stars),
         rating_note=str(row.get("rating_note") or ""),
         energy_wh_per_1k=float(row["scored_energy_wh_per_1k"]),
-        measured=bool(measured) if measured is not None and not pd.isna(measured) else False,
+        measured=_true(row.get("scored_energy_measured")),
         hardware_class=str(row["hardware_class"]),
         config_version=str(row["config_version"]),
+        unstable=_true(row.get("unstable")),
     )
+
+
+def _true(value: Any) -> bool:
+    """True only for a present, true flag (a column absent from older files reads as None)."""
+    return value is not None and not pd.isna(value) and bool(value)
 
 
 def badge_files(rated: pd.DataFrame, task_configs: Mapping[str, TaskConfig]) -> dict[str, bytes]:

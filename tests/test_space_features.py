@@ -131,6 +131,19 @@ def test_unrated_and_estimated_badges_say_so():
     unstable = _badge(stars=None, rating_note="unstable: CV 12% over repetitions")
     assert unstable.rating_text == "not rated (unstable)"
     assert "4/5" not in badge_svg(unstable)
+    flagged = {**_row_fields(), "stars": pd.NA, "rating_note": "", "unstable": True}
+    assert badge_from_row(flagged, "Text generation").rating_text == "not rated (unstable)"
+
+
+def _row_fields() -> dict:
+    return {
+        "model_id": "org/m",
+        "task": "text_generation",
+        "scored_energy_wh_per_1k": 0.5,
+        "scored_energy_measured": pd.NA,
+        "hardware_class": "h",
+        "config_version": "1.0",
+    }
 
 
 def test_best_rows_prefer_the_latest_rated_result():
