@@ -99,6 +99,8 @@ RESULT_SCHEMA: pa.Schema = pa.schema(
         ("country_iso_code", pa.string()),
         ("started_at", _UTC_TIMESTAMP),
         ("finished_at", _UTC_TIMESTAMP),
+        ("source", pa.string()),
+        ("cohort_protocol", pa.string()),
         ("phases_json", pa.string()),
         ("record_json", pa.string()),
     ]
@@ -122,6 +124,13 @@ def _device_columns(device: str, figure: EnergyFigure | None) -> dict[str, Any]:
         f"{device}_energy_ci95_high": figure.ci95_high_wh_per_1k if figure else None,
         f"{device}_energy_measured": figure.measured if figure else None,
     }
+
+
+def cohort_protocol_of(result: Result) -> str:
+    """'native', or the imported protocol's own cohort ('imported:<signature>') when its workload differs."""
+    if result.source == "native":
+        return "native"
+    return str((result.provenance or {}).get("cohort_protocol", "imported:unknown"))
 
 
 def result_to_row(result: Result) -> dict[str, Any]:
@@ -180,6 +189,8 @@ def result_to_row(result: Result) -> dict[str, Any]:
             "country_iso_code": carbon.country_iso_code if carbon else None,
             "started_at": _as_utc(result.started_at),
             "finished_at": _as_utc(result.finished_at),
+            "source": result.source,
+            "cohort_protocol": cohort_protocol_of(result),
             "phases_json": json.dumps([figure.to_dict() for figure in result.energy], sort_keys=True),
             "record_json": result.to_json(),
         }
@@ -224,17 +235,37 @@ def data_files(results_store: Store, task: str | None = None) -> list[str]:
 def _parse_table(path: str, content: bytes, columns: Sequence[str] | None) -> pa.Table:
     """One parquet file, checked against RESULT_SCHEMA; a damaged file is a RecordValidationError naming it."""
     try:
-        table = pq.read_table(pa.BufferReader(content), columns=list(columns) if columns else None)
+        read = list(columns) if columns else None
+        if read:  # an older file may lack an added column: read what it has, fill the rest below
+            present = set(pq.read_schema(pa.BufferReader(content)).names)
+            read = [c for c in read if c in present or c not in _ADDED_COLUMNS]
+        table = pq.read_table(pa.BufferReader(content), columns=read)
         table.validate(full=True)  # parquet has no checksums: damaged strings are caught here, not when read
         names = table.schema.names
     except (pa.ArrowException, OSError, ValueError) as exc:  # damaged names decode as UnicodeDecodeError
         raise RecordValidationError(path, f"not a readable parquet file: {exc}") from exc
     wanted = list(columns) if columns else RESULT_COLUMNS
+    table, names = _with_added_columns(table, names, wanted)
     if names != wanted or not table.schema.equals(pa.schema([RESULT_SCHEMA.field(name) for name in wanted])):
         raise RecordValidationError(
             path, f"schema differs from RESULT_SCHEMA: columns {names[:8]}, types {table.schema.types[:8]}"
         )
     return table
+
+
+# Columns added after results were first published, with the value older rows stand for.
+_ADDED_COLUMNS: dict[str, str] = {"source": "native", "cohort_protocol": "native"}
+
+
+def _with_added_columns(table: pa.Table, names: list[str], wanted: Sequence[str]) -> tuple[pa.Table, list[str]]:
+    """An older file lacks the added columns: fill them with their defaults, in schema order."""
+    missing = [name for name in wanted if name not in names and name in _ADDED_COLUMNS]
+    if not missing or any(name not in wanted for name in names):
+        return table, names
+    for name in missing:
+        table = table.append_column(name, pa.array([_ADDED_COLUMNS[name]] * table.num_rows, pa.string()))
+    table = table.select([name for name in wanted if name in table.schema.names])
+    return table, table.schema.names
 
 
 def _read_tables(

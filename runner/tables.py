@@ -16,6 +16,7 @@ from leaderboard_data.ratings import apply_ratings, compute_thresholds, threshol
 from leaderboard_data.records import Request
 from leaderboard_data.results import load_results_frame
 from leaderboard_data.stores import Store
+from runner import imported_view
 
 THRESHOLDS_PATH = "ratings/thresholds.json"
 
@@ -66,6 +67,8 @@ def _stars(value: Any) -> str:
 
 
 def _energy(row: pd.Series) -> str:
+    if imported_view.is_imported(row):
+        return imported_view.energy_text(row)
     mark = "measured" if row["scored_energy_measured"] else "estimated"
     low, high = row["scored_energy_ci95_low"], row["scored_energy_ci95_high"]
     return f"{row['scored_energy_wh_per_1k']:.4g} [{low:.3g}, {high:.3g}] ({row['scored_device']}, {mark})"
@@ -113,7 +116,11 @@ def format_results(frame: pd.DataFrame, fmt: str) -> str:
         return buffer.getvalue()
     if frame.empty:
         return "(no results yet)"
-    parts = [_table_for_task(str(task), group) for task, group in frame.groupby("task", sort=True)]
+    apart = imported_view.in_own_cohort(frame)
+    ranked = frame[~apart]
+    parts = [_table_for_task(str(task), group) for task, group in ranked.groupby("task", sort=True)]
+    if apart.any():
+        parts.append(imported_view.format_imported_section(frame[apart]))
     legend = (
         "Energy: inference energy of the scored device in Wh per 1,000 queries, mean over repetitions with its "
         "95% interval; 'estimated' means a model of the hardware, not a counter. Stars: 5 = least energy, by "
