@@ -161,6 +161,7 @@ class Fleet:
     rng: random.Random
     benchmark_s: float
     poll_s: float
+    hold_s: float
     events: list[tuple[float, int, Callable[[], None]]] = field(default_factory=list)
     sequence: Any = field(default_factory=itertools.count)
     submitted: set[str] = field(default_factory=set)
@@ -182,8 +183,10 @@ class Fleet:
         return HubStore(f"{ORG}/{name}", endpoint=self.hub.url, token=self.hub.token, create=False)
 
 
-def _slot(fleet: Fleet, worker: SimWorker, running: Request | None) -> None:
-    """One benchmark slot: finish what it runs (claiming the next in the same commit), else poll for work."""
+def _slot(fleet: Fleet, worker: SimWorker, running: Request | None, held: tuple[Result, float] | None = None) -> None:
+    """One benchmark slot, as `runner.worker` drives it: a finished benchmark's result is held (spooled) until
+    something waits to be claimed or `hold_s` passed, then finished with the next claim in one commit; an idle
+    slot polls for work."""
     now = fleet.clock.elapsed_s
     if running is None:
         fleet.polls += 1
@@ -191,7 +194,11 @@ def _slot(fleet: Fleet, worker: SimWorker, running: Request | None) -> None:
         if claimed is not None:
             worker.outbox_done.clear()
     else:
-        result = _result(running, fleet.rng, fleet.clock.now)
+        result, since = held if held is not None else (_result(running, fleet.rng, fleet.clock.now), now)
+        if now - since < fleet.hold_s and worker.queue.claimable() == 0:
+            retry = now + fleet.poll_s * fleet.rng.uniform(0.5, 1.5)
+            fleet.at(retry, lambda: _slot(fleet, worker, running, (result, since)))
+            return
         clear = set(worker.outbox_done)
         _, claimed = worker.queue.finish_and_claim(running.request_id, worker.worker_id, result, clear_outbox=clear)
         worker.outbox_done -= clear
@@ -246,7 +253,14 @@ def simulate(args: argparse.Namespace, rate: float, workers: int) -> dict[str, f
         hub.create_repo(f"{ORG}/results")
         clock = SimClock()
         fleet = Fleet(
-            hub, clock, Ledger(hub, clock), configs, random.Random(args.seed), args.benchmark_min * 60, args.poll_s
+            hub,
+            clock,
+            Ledger(hub, clock),
+            configs,
+            random.Random(args.seed),
+            args.benchmark_min * 60,
+            args.poll_s,
+            args.hold_s,
         )
         end_s = args.hours * 3600
         _submissions(fleet, rate, args.window_s, end_s, args.submitters)
@@ -372,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=2.0, help="simulated hours")
     parser.add_argument("--window-s", type=float, default=300.0, help="submission window")
     parser.add_argument("--poll-s", type=float, default=60.0, help="an idle slot's poll interval")
+    parser.add_argument("--hold-s", type=float, default=600.0, help="how long a result waits for a claim to share")
     parser.add_argument("--submitters", type=int, default=40)
     parser.add_argument("--history", type=int, default=10_000, help="settled requests for the poll-cost figure")
     parser.add_argument("--verify-max", action="store_true", help="rerun at the max rate with a fleet that keeps up")

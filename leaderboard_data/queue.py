@@ -700,6 +700,17 @@ class RequestQueue:
 
         return self._transact(plan)
 
+    def claimable(self, *, tasks: Collection[str] | None = None) -> int:
+        """How many requests a claim could take now (waiting ones, and expired leases the claim would reap).
+
+        Only reads (one call when nothing changed): a worker holding a finished result asks this before
+        committing, so that its finish can carry its next claim (`finish_and_claim`).
+        """
+        snapshot = self._read()
+        now = self._now()
+        view = dict(snapshot.requests) | {r.request_id: r for r in self._reaped(snapshot, now)}
+        return len(self._pending(view.values(), tasks, now))
+
     def _outbox_deletes(self, paths: Collection[str]) -> list[CommitOperation]:
         """Deletes of the given outbox files that are still there (another worker may have cleared them)."""
         if not paths:

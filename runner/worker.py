@@ -68,6 +68,7 @@ class WorkerOptions:
     infra_pause_s: float = 300.0
     publish_retry_s: float = 60.0
     outbox_linger_s: float = 600.0
+    finish_hold_s: float = 600.0
 
 
 @dataclass
@@ -77,6 +78,8 @@ class _Job:
     next_beat: float
     result: Result | None = None  # measured but not yet committed: kept until a commit succeeds
     claimed_next: Request | None = None  # claimed in the commit that finished this job
+    held_since: float | None = None  # when the result came; it waits (spooled) for a claim to commit with
+    next_look: float = 0.0
     settle: Callable[[], None] | None = None  # how the job ends (fail, release), retried until the store takes it
     retry_at: float = 0.0
 
@@ -186,6 +189,8 @@ class Worker:
                 remaining.append(job)
             elif job.claimed_next is not None and (follow := self._start(job.claimed_next)):
                 remaining.append(follow)
+        if remaining and all(job.result is not None for job in remaining):  # only held results: nothing to poll
+            self._sleep(min(1.0, max(0.05, min(job.next_look for job in remaining) - time.monotonic())))
         return remaining
 
     def _paused(self) -> bool:
@@ -290,9 +295,14 @@ class Worker:
         try:
             result = job.result or job.handle.poll(poll_s)
             if result is not None:
-                job.result = result  # a handle gives its result once; a failed commit is retried from here
+                if job.result is None:
+                    job.result = result  # a handle gives its result once; a failed commit is retried from here
+                    self._spool(request, result)
+                    job.held_since = time.monotonic()
+                    self._infra_streak = 0
+                if not self._finish_due(job):
+                    return False
                 self._finish(job)
-                self._infra_streak = 0
                 return True
             if time.monotonic() >= job.next_beat:
                 self._call_store(lambda: self.queue.heartbeat(request.request_id, self.options.worker_id))
@@ -373,15 +383,39 @@ class Worker:
             country_iso_code=self.options.country_iso_code,
         )
 
-    def _finish(self, job: _Job) -> None:
-        """Spool the result, then settle it, claim the next request and clear published outbox files: ONE commit."""
-        request, result = job.request, job.result
-        assert result is not None
+    def _spool(self, request: Request, result: Result) -> None:
+        """Keep a measured result on disk until the store has it: a crash or an outage never loses it."""
         spool = self._spool_path(request.request_id)
         spool.parent.mkdir(parents=True, exist_ok=True)
         partial = spool.with_suffix(f".{os.getpid()}.tmp")  # a crash mid-write never leaves half a result
         partial.write_text(result.to_json(), encoding="utf-8")
         partial.replace(spool)
+
+    def _finish_due(self, job: _Job) -> bool:
+        """Whether to commit a held result now: when its commit can carry the next claim (something waits), when
+        no claim will follow (stopping, quota reached, paused), or once it has waited `finish_hold_s`.
+
+        Holding a result for a little while is what keeps the requests repository at one commit per model when
+        the queue runs dry between submission windows: otherwise the finish and the next claim are two commits.
+        The check only reads, at most once per poll interval.
+        """
+        now = time.monotonic()
+        if not self._wants_more() or job.held_since is None or now - job.held_since >= self.options.finish_hold_s:
+            return True
+        if now < job.next_look:
+            return False
+        job.next_look = now + self.options.poll_s * random.uniform(0.5, 1.5)
+        try:
+            waiting = self.queue.claimable(tasks=set(self.task_configs))
+        except TransientStoreError:
+            return False
+        return waiting > 0 or self.options.exit_when_empty  # a worker about to exit has no claim to wait for
+
+    def _finish(self, job: _Job) -> None:
+        """Settle a spooled result, claim the next request and clear published outbox files: ONE commit."""
+        request, result = job.request, job.result
+        assert result is not None
+        spool = self._spool_path(request.request_id)
         clear = set(self._outbox_done)
         _, claimed = self._call_store(
             lambda: self.queue.finish_and_claim(

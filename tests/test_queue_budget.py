@@ -236,3 +236,25 @@ def test_a_poll_costs_at_most_five_calls_with_ten_thousand_settled_requests(
     calls = _calls(hub, mark)
     assert len(calls) <= 5 + 1, calls
     assert not any("archive" in path for _, path, _ in calls)  # history is never listed by a poll
+
+
+def test_claimable_counts_what_a_claim_could_take_without_writing(
+    store: LocalStore, task_configs: dict[str, TaskConfig], clock: FakeClock
+) -> None:
+    queue = RequestQueue(store, task_configs, clock=clock, lease_s=60)
+    assert queue.claimable() == 0
+    first = submit(queue, "org/a")
+    clock.advance(1)
+    submit(queue, "org/b")
+    assert queue.claimable() == 2
+    assert queue.claim("w1") is not None and queue.claimable() == 1
+    queue.release(first.request_id, "w1", "dataset unreachable", retry_in_s=300)
+    assert queue.claimable() == 1  # held back by its infrastructure pause
+    assert queue.claimable(tasks={"summarization"}) == 0
+    assert queue.claim("w2") is not None
+    clock.advance(61)  # w2's lease expired: the next claim would reap it
+    assert queue.claimable() == 1
+    clock.advance(300)
+    before = commit_count(store)
+    assert queue.claimable() == 2
+    assert commit_count(store) == before
