@@ -74,7 +74,7 @@ def drive(
     """Keep `workers` worker processes running until every request is settled, killing one at random (while it
     benchmarks) about every `kill_every_s`; returns counts of kills and unexpected worker exits."""
     events: Counter[str] = Counter()
-    args = ("--lease", str(lease_s), "--poll", "0.5")
+    args = ("--lease", str(lease_s), "--poll", "0.5", "--finish-hold", "5")
     pool: list[Popen[str]] = [rig.worker(*args, worker_id=f"soak-{i}") for i in range(workers)]
     started = time.monotonic()
     next_kill = started + rng.expovariate(1 / kill_every_s)

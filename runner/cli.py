@@ -223,6 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--lease", type=float, metavar="SECONDS", help="lease length (default: the task's timeout plus 15 minutes)"
     )
+    run.add_argument(
+        "--finish-hold",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long a finished result may wait (spooled) for the next claim to share its commit",
+    )
     run.add_argument("--exit-when-empty", action="store_true", help="exit instead of polling an empty queue")
     run.add_argument("--executor", choices=["local", "ray"], default="local", help="where benchmarks run")
     run.add_argument("--address", help="Ray cluster address (with --executor ray)")

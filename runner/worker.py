@@ -552,6 +552,7 @@ def run_worker_command(args: argparse.Namespace) -> int:
         samples=args.samples,
         repetitions=args.repetitions,
         lease_s=args.lease,
+        finish_hold_s=args.finish_hold,
     )
     executor: Executor | None = None
     if args.executor == "ray":
