@@ -167,7 +167,13 @@ class Fleet:
     submitted: set[str] = field(default_factory=set)
     finishes: Counter[str] = field(default_factory=Counter)
     submission_commits: int = 0
+    submission_hours: Counter[int] = field(default_factory=Counter)  # hour -> submission commits
+    finish_hours: Counter[int] = field(default_factory=Counter)  # hour -> benchmarks finished
     polls: int = 0
+
+    @property
+    def hour(self) -> int:
+        return int(self.clock.elapsed_s // 3600)
 
     def at(self, elapsed_s: float, action: Callable[[], None]) -> None:
         heapq.heappush(self.events, (elapsed_s, next(self.sequence), action))
@@ -203,6 +209,7 @@ def _slot(fleet: Fleet, worker: SimWorker, running: Request | None, held: tuple[
         _, claimed = worker.queue.finish_and_claim(running.request_id, worker.worker_id, result, clear_outbox=clear)
         worker.outbox_done -= clear
         fleet.finishes[running.request_id] += 1
+        fleet.finish_hours[fleet.hour] += 1
         worker.publisher.publish_pending(clear_outbox=False)
         worker.outbox_done.update(worker.publisher.settled_outbox)
     if claimed is None:
@@ -230,6 +237,7 @@ def _submissions(fleet: Fleet, rate_per_h: float, window_s: float, end_s: float,
         window.clear()
         outcomes = queue.submit_many(batch)
         fleet.submission_commits += 1
+        fleet.submission_hours[fleet.hour] += 1
         fleet.submitted.update(o.request_id for o in outcomes if isinstance(o, Request))
 
     def arrive() -> None:
@@ -298,7 +306,14 @@ def _figures(fleet: Fleet, args: argparse.Namespace, rate: float, workers: int) 
     over += sum(1 for n in ledger.api.values() if n > API_PER_5MIN_LIMIT)
     over += sum(1 for n in ledger.resolves.values() if n > RESOLVES_PER_5MIN_LIMIT)
     unpublished = sum(1 for r in final.values() if r.status == RequestStatus.FINISHED) - len(published)
+    last = max(math.ceil(hours) - 1, 0)  # the last hour: the fleet is warm, every slot has claimed once
+    last_finished = max(fleet.finish_hours[last], 1)
     return {
+        "last_hour_finished": fleet.finish_hours[last],
+        "last_hour_commits_per_model_requests": ledger.commits[("requests", last)] / last_finished,
+        "last_hour_commits_per_model_results": ledger.commits[("results", last)] / last_finished,
+        "last_hour_queue_commits_per_model": (ledger.commits[("requests", last)] - fleet.submission_hours[last])
+        / last_finished,
         "rate": rate,
         "workers": workers,
         "submitted": len(fleet.submitted),
@@ -360,13 +375,13 @@ def poll_cost_at(history: int, seed: int) -> tuple[int, int]:
 def max_rate(figures: dict[str, float], args: argparse.Namespace) -> float:
     """The highest rate whose costs, scaled from this run's amortised ones, fit every limit.
 
-    Per model: requests and results commits, API calls and resolves beyond the fleet's fixed polling; per hour:
-    one submission commit per window at most. The binding limit is the requests repository's commits.
+    Per model: requests commits (submissions aside) and results commits as measured over the last, warm hour;
+    per hour: one submission commit per window at most; reads scaled from the busiest 5-minute windows. The
+    binding limit is the requests repository's commits.
     """
-    benchmarked = max(figures["benchmarked"], 1)
     hours = args.hours
-    per_model_requests = (figures["requests_commits"] - figures["submission_commits"]) / benchmarked
-    per_model_results = figures["results_commits"] / benchmarked
+    per_model_requests = figures["last_hour_queue_commits_per_model"]
+    per_model_results = figures["last_hour_commits_per_model_results"]
     submissions_per_hour = 3600 / args.window_s
     by_requests = (COMMITS_PER_HOUR_LIMIT - submissions_per_hour) / max(per_model_requests, 1e-9)
     by_results = COMMITS_PER_HOUR_LIMIT / max(per_model_results, 1e-9)
@@ -407,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
         "worst_hour_commits_results": int(figures["worst_hour_results"]),
         "commits_per_model_requests": f"{figures['requests_commits'] / max(figures['benchmarked'], 1):.3f}",
         "commits_per_model_results": f"{figures['results_commits'] / max(figures['benchmarked'], 1):.3f}",
+        "last_hour_models_finished": int(figures["last_hour_finished"]),
+        "last_hour_commits_per_model_requests": f"{figures['last_hour_commits_per_model_requests']:.3f}",
+        "last_hour_commits_per_model_results": f"{figures['last_hour_commits_per_model_results']:.3f}",
         "submission_commits": int(figures["submission_commits"]),
         "api_calls_per_5min_max": int(figures["api_calls_per_5min_max"]),
         "resolves_per_5min_max": int(figures["resolves_per_5min_max"]),

@@ -359,9 +359,10 @@ class RequestQueue:
 
         Settled requests come from the archive; `include_settled=False` (or a live `status`) leaves it unread.
         """
-        found = list(self._read().requests.values())
+        found: list[Request] = []
         if include_settled and (status is None or status in SETTLED_STATUSES):
-            found += [r for r in self._read_archive().requests.values() if r.request_id not in found]
+            found += self._read_archive().requests.values()
+        found += self._read().requests.values()  # after the archive: a live copy wins
         found = [r for r in found if status is None or r.status == status]
         return sorted({r.request_id: r for r in found}.values(), key=lambda r: (r.submitted_at, r.request_id))
 

@@ -114,8 +114,8 @@ def worker(hub: FakeHub, ledger: Ledger, worker_id: str, configs: dict, stop: th
 
 
 def finished_on_hub(hub: FakeHub) -> int:
-    """FINISHED requests, read from the fake Hub's own state (no HTTP, so no faults)."""
-    paths = [p for p in hub.list_files("energy/requests") if p.startswith("requests/")]
+    """FINISHED requests (live or archived), read from the fake Hub's own state (no HTTP, so no faults)."""
+    paths = [p for p in hub.list_files("energy/requests") if p.startswith(("requests/", "archive/"))]
     requests = [Request.from_json(hub.read_file("energy/requests", p), p) for p in paths]
     return sum(r.status == RequestStatus.FINISHED for r in requests)
 
