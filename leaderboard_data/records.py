@@ -246,6 +246,10 @@ class Result(_Record):
     distinct_samples: int | None = Field(
         default=None, ge=1, description="distinct dataset rows used; below `samples` when rows were reused"
     )
+    source: str = Field(default="native", max_length=200, description='"native", or "imported (optimum-benchmark X.Y)"')
+    provenance: dict[str, Any] | None = Field(
+        default=None, description="an imported report's config: model, backend, scenario settings, versions"
+    )
 
     def figure(self, phase: str, device: str) -> EnergyFigure | None:
         """The figure for one phase and device, or None if it was not measured."""
