@@ -21,7 +21,7 @@ from typing import Any
 
 from leaderboard_data.architectures import TaskArchitectures, architecture_table
 from leaderboard_data.configs import Pipeline, TaskConfig
-from leaderboard_data.errors import ModelCheckError
+from leaderboard_data.errors import ModelCheckError, SubmissionError
 from leaderboard_data.model_files import (
     DIFFUSERS_INDEX,
     LOADER_CONFIGS,
@@ -46,6 +46,8 @@ __all__ = [
     "implied_parameters",
     "inspect_model_folder",
     "size_class",
+    "suggest_pipelines",
+    "suggest_task",
 ]
 
 MAX_IMPLIED_PARAMETERS = 10**12
@@ -233,20 +235,39 @@ def model_architecture(info: ModelInfo) -> str | None:
 
 
 def suggest_pipelines(info: ModelInfo) -> list[Pipeline]:
-    """The runner tasks a model looks made for, from its Hub pipeline tag and its architecture.
+    """The runner tasks a model looks made for, from its Hub pipeline tag and its architecture (or its library,
+    for libraries a task loads whatever the architecture: sentence-transformers).
 
     Where both speak they must agree; a model for no task, or for several, gets no single answer.
     """
     table = architecture_table()
     architecture = model_architecture(info)
     by_tag = table.pipelines_tagged(info.pipeline_tag) if info.pipeline_tag else None
-    by_library = [p for p, fit in table.tasks.items() if info.library_name in fit.libraries]
+    by_library = [p for p, fit in table.tasks.items() if info.library_name in fit.libraries] or None
     by_architecture = table.pipelines_for_architecture(architecture) if architecture else None
     candidates: list[Pipeline] | None = by_tag
-    for found in (by_library or None, by_architecture):
-        if found is not None:
-            candidates = found if candidates is None else [p for p in candidates if p in found]
+    found = by_library or by_architecture
+    if found is not None:
+        candidates = found if candidates is None else [p for p in candidates if p in found]
     return candidates or []
+
+
+def suggest_task(info: ModelInfo, task_configs: Mapping[str, TaskConfig]) -> str:
+    """The task to benchmark a model on when the submitter named none; SubmissionError when the model's tag and
+    architecture do not point to exactly one task. Among configs sharing a runner task, the one named after it
+    (text_generation, not text_generation_reasoning)."""
+    pipelines = suggest_pipelines(info)
+    if len(pipelines) == 1:
+        sharing = sorted(name for name, config in task_configs.items() if config.pipeline == pipelines[0])
+        if sharing:
+            return pipelines[0].value if pipelines[0].value in sharing else sharing[0]
+    architecture = model_architecture(info)
+    said = [f"tag {info.pipeline_tag[:64]!r}"] if info.pipeline_tag else []
+    said += [f"architecture {architecture[:100]!r}"] if architecture else []
+    raise SubmissionError(
+        f"no task given, and model {info.model_id} ({', '.join(said) or 'no pipeline tag, no architecture'}) does "
+        f"not point to one task; choose one of: {', '.join(sorted(task_configs))}"
+    )
 
 
 def _check_task_fit(info: ModelInfo, task_config: TaskConfig) -> str | None:
