@@ -38,13 +38,14 @@ from leaderboard_data.model_files import (
 )
 from leaderboard_data.records import ErrorKind
 
-__all__ = [
+__all__ = [  # ModelCheckError lives in errors.py; it stays importable from here, where refusals are decided
     "CheckedModel",
     "ModelCheckError",
     "check_model",
     "gated_refusal",
     "implied_parameters",
     "inspect_model_folder",
+    "model_architecture",
     "size_class",
     "suggest_pipelines",
     "suggest_task",
