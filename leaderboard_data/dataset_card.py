@@ -82,6 +82,9 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "country_iso_code": "country used for the CO2 estimate",
     "started_at": "start of the benchmark, UTC",
     "finished_at": "end of the benchmark, UTC",
+    "source": 'where the result comes from: "native" (this pipeline) or "imported (optimum-benchmark X.Y)"',
+    "cohort_protocol": '"native" when the workload matches the task config; an imported result whose samples, batch '
+    'size or output lengths differ gets its own cohort "imported:<signature>" and is never ranked with native ones',
     "phases_json": "JSON list of every energy figure: phase, device, mean, std, 95% CI, repetitions, measured, meter",
     "record_json": "the full validated result record as JSON",
 }

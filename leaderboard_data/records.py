@@ -180,6 +180,14 @@ class HardwareFingerprint(_Record):
     node: str | None = Field(default=None, description="host that ran the benchmark")
 
 
+class MeteredGpu(_Record):
+    """One GPU whose NVML energy counter the result's GPU figures come from, resolved from torch's device."""
+
+    uuid: str = Field(min_length=1, description="NVML UUID, e.g. GPU-5b3c...")
+    name: str
+    power_limit_w: float | None = Field(default=None, description="enforced power limit; None where unsupported")
+
+
 class Outputs(_Record):
     """What the model produced over one repetition's measured passes."""
 
@@ -234,6 +242,14 @@ class Result(_Record):
     started_at: datetime
     finished_at: datetime
     worker_id: str
+    metered_gpus: list[MeteredGpu] = Field(default_factory=list, description="the GPUs the GPU figures cover")
+    distinct_samples: int | None = Field(
+        default=None, ge=1, description="distinct dataset rows used; below `samples` when rows were reused"
+    )
+    source: str = Field(default="native", max_length=200, description='"native", or "imported (optimum-benchmark X.Y)"')
+    provenance: dict[str, Any] | None = Field(
+        default=None, description="an imported report's config: model, backend, scenario settings, versions"
+    )
 
     def figure(self, phase: str, device: str) -> EnergyFigure | None:
         """The figure for one phase and device, or None if it was not measured."""

@@ -158,6 +158,12 @@ def _cmd_deploy_space(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from runner.import_command import run_import_command
+
+    return run_import_command(args)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from runner.demo import run_demo_command
 
@@ -237,6 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
     deploy = command("deploy-space", _cmd_deploy_space, "Push the leaderboard app to a Hugging Face Space.")
     deploy.add_argument("repo_id", metavar="ORG/NAME", help="the Space to create or update")
     deploy.add_argument("--dry-run", type=Path, metavar="DIR", help="only write the Space's files into DIR")
+
+    imported = command("import", _cmd_import, "Publish an optimum-benchmark energy_star report as an imported result.")
+    imported.add_argument("report", metavar="REPORT.json", help="benchmark.json, or benchmark_report.json")
+    imported.add_argument("--model", required=True, metavar="ORG/NAME", help="the model the report measured")
+    imported.add_argument("--task", required=True, help="task name, one of configs/*.yaml")
+    imported.add_argument("--revision", help="pinned model revision (40-hex commit sha or 64-hex content hash)")
+    imported.add_argument("--hardware-class", help="default: derived from the report's environment")
+    imported.add_argument("--submitter", help="who imports (default: the local user)")
 
     demo = command("demo", _cmd_demo, "Build small models offline, benchmark them on CPU, rank and serve them.")
     demo.add_argument("--no-serve", action="store_true", help="print the rankings and exit")

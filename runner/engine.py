@@ -40,7 +40,7 @@ from leaderboard_data.records import (
 )
 from runner.errors import BenchmarkFailure
 from runner.hardware import fingerprint, software_versions
-from runner.meters import CodecarbonMeter, EnergyMeter, MeterError, detect_meters
+from runner.meters import CodecarbonMeter, EnergyMeter, MeterError, detect_meters, metered_gpus
 from runner.meters.codecarbon_meter import EXTRA_CO2_G, EXTRA_GPU_J
 from runner.stats import NonPositiveReadingError, Summary, difference, percentile, summarize
 from runner.tasks.base import BenchmarkTask, QueryOutput
@@ -701,4 +701,5 @@ def _assemble(
         started_at=started,
         finished_at=utc_now(),
         worker_id=spec.worker_id,
+        metered_gpus=metered_gpus(run.meters),
     )
