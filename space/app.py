@@ -168,6 +168,7 @@ def build_app(
                 submit_answer = gr.Markdown()
             with gr.Tab("About", id="about"):
                 gr.Markdown(about.METHOD)
+                gr.Markdown(about.BADGES)
                 stars_text = gr.Markdown()
                 gr.Markdown(about.configs_markdown(configs))
                 gr.Markdown(about.dataset_snippet(stores.results.location, first))
