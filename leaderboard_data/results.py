@@ -25,10 +25,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from leaderboard_data.badges import badge_files
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.dataset_card import VERIFICATIONS_PREFIX, render_dataset_card
 from leaderboard_data.errors import ConflictError, FileNotInStoreError, RecordValidationError
-from leaderboard_data.ratings import RATING_INPUT_COLUMNS, RatingMethod, compute_thresholds, thresholds_to_json
+from leaderboard_data.ratings import (
+    RATING_INPUT_COLUMNS,
+    RatingMethod,
+    apply_ratings,
+    compute_thresholds,
+    thresholds_to_json,
+)
 from leaderboard_data.records import EnergyFigure, Result
 from leaderboard_data.stores.base import AddFile, CommitOperation, DeleteFile, Store
 
@@ -480,6 +487,7 @@ class ResultsPublisher:
             ]
             added = _to_frame(results_to_table(list(new.values())).select(_SUMMARY_COLUMNS))
             operations += self._metadata_operations(pd.concat([summary, added], ignore_index=True))
+            operations += self._badge_operations(list(new.values()))
             message = f"Publish {len(new)} result(s): " + ", ".join(list(new)[:10])
             try:
                 self.results_store.commit(operations, parent_revision=parent, message=message)
@@ -504,6 +512,21 @@ class ResultsPublisher:
             AddFile(THRESHOLDS_PATH, thresholds_to_json(thresholds).encode()),
             AddFile(CARD_PATH, card.encode()),
         ]
+
+    def _badge_operations(self, results: Sequence[Result]) -> list[AddFile]:
+        """The badges (`leaderboard_data.badges`) of every model in the tasks these results join.
+
+        A new result can move the stars of its whole cohort, so each touched task's badges are redrawn, rated
+        as the thresholds of the same commit rate them; unchanged files are skipped by the Hub client.
+        """
+        tasks = sorted({r.task for r in results})
+        tables, _ = _read_readable_tables(
+            self.results_store, [p for t in tasks for p in data_files(self.results_store, t)]
+        )
+        frame = _to_frame(_concat_sorted([*tables.values(), results_to_table(list(results))], RESULT_SCHEMA))
+        thresholds = compute_thresholds(frame, self.task_configs, self.rating_method, self.min_cohort_size)
+        files = badge_files(apply_ratings(frame, thresholds), self.task_configs)
+        return [AddFile(path, content) for path, content in files.items()]
 
     def _differs(self, operation: AddFile) -> bool:
         """Whether writing this file changes the store, ignoring the thresholds' computation time."""

@@ -99,6 +99,19 @@ def dataset_snippet(location: str, task: str) -> str:
     )
 
 
+OVERVIEW = """
+Energy per query spans orders of magnitude across tasks: Luccioni, Jernite & Strubell ("Power Hungry Processing",
+FAccT 2024) found image generation the costliest by far. Each point is one model (its latest result on the
+hardware class), the red bar each task's median; the axis is logarithmic. Only results on the same hardware class
+are shown together.
+"""
+
+COMPARE = """
+Pick 2 to 4 results of one task. Where two 95% intervals overlap, the results are **not distinguishable at
+95 %**: the measurements cannot tell which model uses less energy. Where they do not overlap, the difference is
+real at that level.
+"""
+
 SUBMIT_HELP = """
 Queue a model for one task. The model must be public, load without remote code, ship safetensors weights and fit
 the task. Each (model, revision, task, precision) is benchmarked once; each submitter has a quota of submissions
