@@ -170,10 +170,9 @@ def test_the_space_model_view_shows_the_verification_count(verified: dict) -> No
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/", wait_until="load", timeout=60_000)
-            page.get_by_label("Text classification", exact=True).check()
-            cell = page.locator("#leaderboard-table [data-testid='cell-0-2']").locator("visible=true").first
-            cell.wait_for(state="visible", timeout=30_000)
-            cell.click()
+            page.get_by_role("tab", name="Model").click()  # the only model is the Model tab's initial choice
+            heading = page.locator("text=acme/classifier").locator("visible=true").first
+            heading.wait_for(state="visible", timeout=30_000)
             badge = page.locator("text=verified 2×").locator("visible=true").first
             badge.wait_for(state="visible", timeout=30_000)
             assert "agreement" in badge.inner_text()
