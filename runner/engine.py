@@ -341,7 +341,7 @@ def _execute(run: _Run) -> Result:
         run.progress("load", 1, 1)
         load_j, _ = run.energy([(load_begin, load_end)])
         n = spec.resolved_samples
-        run.samples = run.task.load_samples(spec.dataset_path or spec.task_config.dataset.path, n)
+        run.samples = run.task.samples(spec.dataset_path or spec.task_config.dataset.path, n)
         if not run.samples:
             raise BenchmarkFailure(ErrorKind.INTERNAL, "the dataset gave no samples")
         phase_s = _warmup(run)
@@ -702,4 +702,5 @@ def _assemble(
         finished_at=utc_now(),
         worker_id=spec.worker_id,
         metered_gpus=metered_gpus(run.meters),
+        distinct_samples=run.task.distinct_samples,
     )
