@@ -31,6 +31,7 @@ from leaderboard_data.dataset_card import VERIFICATIONS_PREFIX, render_dataset_c
 from leaderboard_data.errors import ConflictError, FileNotInStoreError, RecordValidationError
 from leaderboard_data.ratings import (
     RATING_INPUT_COLUMNS,
+    RATING_OPTIONAL_COLUMNS,
     RatingMethod,
     apply_ratings,
     compute_thresholds,
@@ -115,7 +116,7 @@ RESULT_SCHEMA: pa.Schema = pa.schema(
 RESULT_COLUMNS: list[str] = list(RESULT_SCHEMA.names)
 
 # What publishing needs to know about the results already there: ids, and the inputs of ratings and the card.
-_SUMMARY_COLUMNS = ["result_id", *RATING_INPUT_COLUMNS]
+_SUMMARY_COLUMNS = ["result_id", *RATING_INPUT_COLUMNS, *(c for c in RATING_OPTIONAL_COLUMNS if c in RESULT_COLUMNS)]
 
 
 def _as_utc(moment: datetime) -> datetime:

@@ -49,6 +49,10 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         submitter=args.submitter or getpass.getuser(),
     )
     print(receipt.request.request_id)
+    if receipt.task_suggested:
+        print(
+            f"no --task given: {receipt.request.task}, from the model's pipeline tag or architecture", file=sys.stderr
+        )
     where = f"position {receipt.position} in the queue" if receipt.position else receipt.request.status.value
     print(
         f"queued {receipt.request.model_id}@{receipt.request.revision[:12]} for {receipt.request.task} "
@@ -189,7 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     submit = command("submit", _cmd_submit, "Check a model and queue it for benchmarking on one task.")
     submit.add_argument("model_id", metavar="MODEL_ID", help="Hub model id, e.g. org/name")
-    submit.add_argument("--task", required=True, help="task name, one of configs/*.yaml")
+    submit.add_argument(
+        "--task",
+        help="task name, one of configs/*.yaml (default: suggested from the model's pipeline tag or architecture)",
+    )
     submit.add_argument("--revision", help="branch, tag or commit (default: latest; always pinned to a commit)")
     submit.add_argument("--precision", choices=["float32", "float16", "bfloat16"], help="default: the task's")
     submit.add_argument("--submitter", help="who submits (default: the local user)")

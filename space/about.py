@@ -99,6 +99,17 @@ def dataset_snippet(location: str, task: str) -> str:
     )
 
 
+BADGES = """
+## Badges for model cards
+
+Every (model, task) with a result has a badge at `/badge/<org>/<name>/<task>.svg` on this Space, and a copy at
+`badges/<org>/<name>/<task>.svg` in the results dataset, rewritten whenever results of that task are published.
+It shows the model's latest rated result for the task: stars out of 5, Wh per 1,000 queries ("est." when the
+figure is estimated rather than measured), the task and the hardware class. A model whose results are not rated
+(cohort too small, unstable over repetitions, an older config version) gets a grey badge that says "not rated",
+with the reason in its tooltip, never stars. The Model tab gives the Markdown to paste.
+"""
+
 OVERVIEW = """
 Energy per query spans orders of magnitude across tasks: Luccioni, Jernite & Strubell ("Power Hungry Processing",
 FAccT 2024) found image generation the costliest by far. Each point is one model (its latest result on the

@@ -8,6 +8,7 @@ CUDA_VISIBLE_DEVICES the way the driver does (ordinals into CUDA's order, GPU UU
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -325,3 +326,17 @@ def test_metered_gpus_round_trip_in_a_result() -> None:
     with_gpu = result.model_copy(update={"metered_gpus": [gpu]})
     assert type(result).from_json(with_gpu.to_json()).metered_gpus == [gpu]
     assert type(result).from_json(result.to_json()).metered_gpus == []
+
+
+def test_the_fingerprint_names_the_model_gpu_not_the_node(node: FakeNode, fake_nvml: mock.MagicMock) -> None:
+    """The hardware class ranks results together, so it counts the GPUs the model runs on (was: every GPU)."""
+    from runner.hardware import fingerprint
+
+    fake_nvml.nvmlSystemGetDriverVersion.return_value = "550.54.15"
+    fake_nvml.nvmlDeviceGetMaxClockInfo.return_value = 1980
+    fake_nvml.NVML_CLOCK_SM, fake_nvml.NVML_CLOCK_MEM = pynvml.NVML_CLOCK_SM, pynvml.NVML_CLOCK_MEM
+    node.gpus[5].name = "NVIDIA H200"
+    with mock.patch.dict(sys.modules, {"pynvml": fake_nvml}):  # runner.hardware imports pynvml itself
+        machine = fingerprint("cuda")
+    assert (machine.hardware_class, machine.accelerator_count) == ("nvidia-h200x1", 1)
+    assert (machine.accelerator_name, machine.power_limit_w) == ("NVIDIA H200", 700.0)
