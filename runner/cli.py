@@ -164,6 +164,12 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return run_import_command(args)
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from runner.verification import run_verify_command
+
+    return run_verify_command(args)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from runner.demo import run_demo_command
 
@@ -228,6 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--exit-when-empty", action="store_true", help="exit instead of polling an empty queue")
     run.add_argument("--executor", choices=["local", "ray"], default="local", help="where benchmarks run")
     run.add_argument("--address", help="Ray cluster address (with --executor ray)")
+    run.add_argument(
+        "--verify-share",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of the worker's time spent re-measuring published results of its hardware class when the "
+        "queue is empty (e.g. 0.05)",
+    )
 
     publish = command("publish", _cmd_publish, "Publish finished results to the results dataset.")
     publish.add_argument("--compact", action="store_true", help="also merge per-result files per task")
@@ -251,6 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     imported.add_argument("--revision", help="pinned model revision (40-hex commit sha or 64-hex content hash)")
     imported.add_argument("--hardware-class", help="default: derived from the report's environment")
     imported.add_argument("--submitter", help="who imports (default: the local user)")
+
+    verify = command("verify", _cmd_verify, "Re-measure a published result with its exact setup and compare.")
+    verify.add_argument("result_id", metavar="RESULT_ID")
+    verify.add_argument("--device", choices=["cpu", "cuda"], help="default: the published result's device")
+    verify.add_argument("--hardware-class", help="declare the hardware class (a reference machine)")
+    verify.add_argument("--worker-id", help="who verifies (default: host and pid)")
 
     demo = command("demo", _cmd_demo, "Build small models offline, benchmark them on CPU, rank and serve them.")
     demo.add_argument("--no-serve", action="store_true", help="print the rankings and exit")

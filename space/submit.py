@@ -21,6 +21,7 @@ from space.escape import escape_markdown, model_link
 log = logging.getLogger(__name__)
 
 DEFAULT_PRECISION = "task default"
+SUGGEST_TASK_LABEL = "Suggest from the model (pipeline tag or architecture)"
 PRECISION_CHOICES = (DEFAULT_PRECISION, "float32", "float16", "bfloat16")
 LOGIN_REQUIRED = "Please log in with your Hugging Face account (button above) to submit a model."
 STORE_UNAVAILABLE = "the leaderboard's storage could not be reached; please try again in a few minutes."
