@@ -105,7 +105,9 @@ _METHOD = """\
 - **Repetitions.** Each measured phase is repeated until a minimum window is reached, and the whole measurement
   is repeated (`repetitions`); figures are means with a standard deviation and a 95% confidence interval.
 - **Hardware classes.** Energy depends on the machine, so models are only compared within one
-  `hardware_class` (and within a `size_class` for text generation).
+  `hardware_class` and `scored_device` (and within a `size_class` for text generation, and a `cohort_protocol`).
+  Each (model, revision, precision) counts once per cohort: its latest result not marked unstable; earlier
+  results are kept as history and not ranked.
 - **Stars.** 5 stars for the least energy, 1 for the most, within a cohort of at least the minimum size.
   A model's stars follow from the published cut points alone: energy at or below cut 1 earns 5 stars, at or
   below cut 2 earns 4, and so on; above cut 4 earns 1 star. Cut points are in `ratings/thresholds.json`.

@@ -30,8 +30,10 @@ METHOD = """
   runs several times, and the table gives the mean with a 95% confidence interval.
 - **Idle baseline.** Power with the model loaded and idle is measured before and after the passes and reported
   beside the gross energy.
-- **Comparability.** Results are ranked only against results of the same task, config version and hardware class
-  (and size class for text generation). A new config version starts a new ranking.
+- **Comparability.** Results are ranked only against results of the same task, config version, hardware class
+  and scored device (and size class for text generation; imported results of another protocol apart). A new
+  config version starts a new ranking. A model counts once per cohort, with its latest valid result; earlier
+  results stay listed as history, unranked, and an unstable result is shown without stars.
 """
 
 STARS_INTRO = """
