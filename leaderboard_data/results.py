@@ -27,10 +27,11 @@ import pyarrow.parquet as pq
 
 from leaderboard_data.badges import badge_files
 from leaderboard_data.configs import TaskConfig
-from leaderboard_data.dataset_card import render_dataset_card
+from leaderboard_data.dataset_card import VERIFICATIONS_PREFIX, render_dataset_card
 from leaderboard_data.errors import ConflictError, FileNotInStoreError, RecordValidationError
 from leaderboard_data.ratings import (
     RATING_INPUT_COLUMNS,
+    RATING_OPTIONAL_COLUMNS,
     RatingMethod,
     apply_ratings,
     compute_thresholds,
@@ -117,7 +118,7 @@ RESULT_SCHEMA: pa.Schema = pa.schema(
 RESULT_COLUMNS: list[str] = list(RESULT_SCHEMA.names)
 
 # What publishing needs to know about the results already there: ids, and the inputs of ratings and the card.
-_SUMMARY_COLUMNS = ["result_id", *RATING_INPUT_COLUMNS]
+_SUMMARY_COLUMNS = ["result_id", *RATING_INPUT_COLUMNS, *(c for c in RATING_OPTIONAL_COLUMNS if c in RESULT_COLUMNS)]
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -504,9 +505,18 @@ class ResultsPublisher:
 
         return self._transact(self.results_store, step, "publish results")
 
-    def _metadata_operations(self, summary: pd.DataFrame) -> list[AddFile]:
+    def current_metadata_operations(self, *, verifications: bool = False) -> list[AddFile]:
+        """The card and thresholds for the results present now, for a commit that adds other records with them
+        (verifications: `verifications=True` when that commit adds some)."""
+        summary, _ = _load_summary(self.results_store)
+        return self._metadata_operations(summary, verifications=verifications)
+
+    def _metadata_operations(self, summary: pd.DataFrame, *, verifications: bool = False) -> list[AddFile]:
         thresholds = compute_thresholds(summary, self.task_configs, self.rating_method, self.min_cohort_size)
-        card = render_dataset_card(self.task_configs, summary, thresholds, repo_id=self.results_store.location)
+        verifications = verifications or bool(self.results_store.list_files(VERIFICATIONS_PREFIX))
+        card = render_dataset_card(
+            self.task_configs, summary, thresholds, repo_id=self.results_store.location, verifications=verifications
+        )
         return [
             AddFile(THRESHOLDS_PATH, thresholds_to_json(thresholds).encode()),
             AddFile(CARD_PATH, card.encode()),

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.errors import StoreError, SubmissionError
-from leaderboard_data.model_checks import CheckedModel, check_model
+from leaderboard_data.model_checks import CheckedModel, check_model, suggest_task
 from leaderboard_data.model_ids import validate_model_id
 from leaderboard_data.queue import RequestQueue, Submission, SubmissionQuota
 from leaderboard_data.records import Request
@@ -36,6 +36,8 @@ class SubmissionReceipt:
     request: Request
     position: int | None
     checked: CheckedModel
+    task_suggested: bool = False
+    """True when the submitter named no task and it was told from the model's pipeline tag or architecture."""
 
 
 @dataclass
@@ -136,7 +138,7 @@ def submit_model(
     task_configs: dict[str, TaskConfig],
     model_id: str,
     *,
-    task: str,
+    task: str | None,
     revision: str | None,
     precision: str | None,
     submitter: str,
@@ -145,14 +147,17 @@ def submit_model(
 ) -> SubmissionReceipt:
     """Validate and queue one model for one task; raises a SubmissionError subclass with a readable reason.
 
+    Without a task (None or ""), the task is suggested from the model's Hub pipeline tag or architecture.
     The submission is queued through `batcher` (default: this process's shared one for the store), so the call
     returns once the commit holding it has landed: at most the submission window later.
     """
     model_id = validate_model_id(model_id)
-    if task not in task_configs:
+    if task and task not in task_configs:
         raise SubmissionError(f"unknown task {task[:64]!r}; choose one of: {', '.join(sorted(task_configs))}")
-    task_config = task_configs[task]
     info = stores.models.info(model_id, revision)
+    task_suggested = not task
+    task = task or suggest_task(info, task_configs)
+    task_config = task_configs[task]
     checked = check_model(info, task_config)
     batcher = batcher or shared_batcher(stores, task_configs, quota or SubmissionQuota())
     item = Submission(
@@ -164,4 +169,5 @@ def submit_model(
         checked.num_parameters,
     )
     request = batcher.submit(item)
-    return SubmissionReceipt(request=request, position=batcher.queue.position(request.request_id), checked=checked)
+    position = batcher.queue.position(request.request_id)
+    return SubmissionReceipt(request=request, position=position, checked=checked, task_suggested=task_suggested)

@@ -24,7 +24,13 @@ from space import about, carbon, compare, data, overview
 from space import columns as C
 from space.badges import BadgeSource, add_badge_route
 from space.redact import redact_paths
-from space.submit import PRECISION_CHOICES, handle_submission, login_required, submitter_name
+from space.submit import (
+    PRECISION_CHOICES,
+    SUGGEST_TASK_LABEL,
+    handle_submission,
+    login_required,
+    submitter_name,
+)
 from space.views import Views
 
 CSS = """
@@ -160,7 +166,11 @@ def build_app(
                     gr.LoginButton()
                 with gr.Row():
                     submit_model = gr.Textbox(label="Model id", placeholder="org/name")
-                    submit_task = gr.Dropdown([(configs[t].title, t) for t in tasks], value=first, label="Task")
+                    submit_task = gr.Dropdown(
+                        [(SUGGEST_TASK_LABEL, "")] + [(configs[t].title, t) for t in tasks],
+                        value="",
+                        label="Task",
+                    )
                     submit_precision = gr.Dropdown(
                         list(PRECISION_CHOICES), value=PRECISION_CHOICES[0], label="Precision"
                     )
@@ -168,6 +178,7 @@ def build_app(
                 submit_answer = gr.Markdown()
             with gr.Tab("About", id="about"):
                 gr.Markdown(about.METHOD)
+                gr.Markdown(about.BADGES)
                 stars_text = gr.Markdown()
                 gr.Markdown(about.configs_markdown(configs))
                 gr.Markdown(about.dataset_snippet(stores.results.location, first))

@@ -10,7 +10,8 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from space import about, badges, carbon, compare, data, overview, plots
+from leaderboard_data.verifications import load_verifications_frame
+from space import about, badges, carbon, compare, data, overview, plots, verification_view
 from space import columns as C
 from space.escape import escape_markdown, model_link
 from space.label import label_info, label_png, render_label
@@ -35,8 +36,9 @@ class Views:
         snap = self.source.snapshot()
         view = data.ViewFilter(query or "", tuple(sizes or ()), tuple(hardware or ()), sort_by, bool(descending))
         rows = data.filter_task_frame(snap.task_frame(task), view)
+        rows, imported_note = verification_view.imported_apart(snap.frame, rows)
         figure = plots.energy_vs_parameters(rows, f"{self.title(task)}: energy against model size")
-        summary = data.task_summary(snap, task, len(rows), self.configs.get(task))
+        summary = data.task_summary(snap, task, len(rows), self.configs.get(task)) + imported_note
         return data.task_table(rows), figure, summary, rows["model_id"].astype(str).tolist()
 
     def filters(self, task: str) -> tuple[Any, Any, str]:
@@ -56,6 +58,8 @@ class Views:
         heading = f"### {model_link(model_id)}" if model_id else "Pick a model."
         if model_id and rows.empty:
             heading += "\n\nNo results for this model yet."
+        verifications = load_verifications_frame(self.source.stores.results)
+        heading += verification_view.model_notes(snap.frame, verifications, rows["result_id"], self.configs)
         value = choices[0][1] if choices else None
         return data.model_table(rows, self.configs), gr.update(choices=choices, value=value), heading
 

@@ -15,7 +15,6 @@ from leaderboard_data.results import load_results_frame
 from space import columns as C
 from space.app import launch_app
 from space.compare import COMPARE_COLUMNS
-from space.redact import PLACEHOLDER
 from tests.helpers_results import make_result, make_results
 from tests.helpers_space import add_tiny_bert, free_port, local_stores, publish
 
@@ -32,6 +31,7 @@ def served(tmp_path_factory):
     results.append(make_result(model_id=HOSTILE, task="image_classification", scored_energy_wh_per_1k=0.01))
     publish(stores, results, configs)
     add_tiny_bert(root, "acme/tiny-bert")
+    add_tiny_bert(root, "acme/tiny-bert-suggested")
     port = free_port()
     demo = launch_app(stores, port=port, block=False, task_configs=configs, refresh_s=0)
     url = f"http://127.0.0.1:{port}"
@@ -88,6 +88,16 @@ def test_submit_then_duplicate_then_queue(served):
     assert row[queue["headers"].index(C.Q_DETAIL.label)] == "#1 in the queue"
 
 
+def test_submit_without_a_task_takes_the_suggested_one(served):
+    stores, configs, client, _url = served
+    answer = client.predict("acme/tiny-bert-suggested", "", "task default", api_name="/submit")
+    assert answer.startswith("**Queued**")
+    request = next(
+        r for r in RequestQueue(stores.requests, configs).list_requests() if r.model_id == "acme/tiny-bert-suggested"
+    )
+    assert request.task == "text_classification"
+
+
 def test_hostile_model_id_is_refused_and_escaped(served):
     _, _, client, _url = served
     answer = client.predict("<script>alert(1)</script>", "text_classification", "float32", api_name="/submit")
@@ -107,7 +117,7 @@ def test_submission_errors_name_no_server_path(served):
     answer = client.predict("acme/not-there", "text_classification", "float32", api_name="/submit")
     assert answer.startswith("**Not queued:**")
     root = str(stores.models.models_root)
-    assert root not in answer and "/models" not in answer and PLACEHOLDER in answer
+    assert root not in answer and "/models" not in answer and "/tmp" not in answer
 
 
 def test_overview_endpoint_names_every_task(served):
