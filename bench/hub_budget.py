@@ -149,7 +149,9 @@ class SimWorker:
     worker_id: str
     queue: RequestQueue
     publisher: ResultsPublisher
+    idle: int
     outbox_done: set[str] = field(default_factory=set)
+    polling: bool = False
 
 
 @dataclass
@@ -189,37 +191,52 @@ class Fleet:
         return HubStore(f"{ORG}/{name}", endpoint=self.hub.url, token=self.hub.token, create=False)
 
 
-def _slot(fleet: Fleet, worker: SimWorker, running: Request | None, held: tuple[Result, float] | None = None) -> None:
-    """One benchmark slot, as `runner.worker` drives it: a finished benchmark's result is held (spooled) until
-    something waits to be claimed or `hold_s` passed, then finished with the next claim in one commit; an idle
-    slot polls for work."""
-    now = fleet.clock.elapsed_s
-    if running is None:
-        fleet.polls += 1
-        claimed = worker.queue.claim(worker.worker_id, clear_outbox=set(worker.outbox_done))
-        if claimed is not None:
-            worker.outbox_done.clear()
-    else:
-        result, since = held if held is not None else (_result(running, fleet.rng, fleet.clock.now), now)
-        if now - since < fleet.hold_s and worker.queue.claimable() == 0:
-            retry = now + fleet.poll_s * fleet.rng.uniform(0.5, 1.5)
-            fleet.at(retry, lambda: _slot(fleet, worker, running, (result, since)))
-            return
-        clear = set(worker.outbox_done)
-        _, claimed = worker.queue.finish_and_claim(running.request_id, worker.worker_id, result, clear_outbox=clear)
-        worker.outbox_done -= clear
-        fleet.finishes[running.request_id] += 1
-        fleet.finish_hours[fleet.hour] += 1
-        worker.publisher.publish_pending(clear_outbox=False)
-        worker.outbox_done.update(worker.publisher.settled_outbox)
-    if claimed is None:
-        fleet.at(now + fleet.poll_s * fleet.rng.uniform(0.5, 1.5), lambda: _slot(fleet, worker, None))
+def _poll(fleet: Fleet, worker: SimWorker) -> None:
+    """A worker with free slots polls, and fills them all in one commit when work waits (`claim_many`)."""
+    worker.polling = False
+    if worker.idle == 0:
         return
-    duration = fleet.benchmark_s * fleet.rng.uniform(0.8, 1.2)
-    beat = worker.queue.lease_for(claimed.task) / 4
-    for k in range(1, int(duration // beat) + 1):  # liveness checks while it runs: reads, not commits
-        fleet.at(now + k * beat, lambda r=claimed: _heartbeat(worker, r))
-    fleet.at(now + duration, lambda r=claimed: _slot(fleet, worker, r))
+    fleet.polls += 1
+    claimed = worker.queue.claim_many(worker.worker_id, worker.idle, clear_outbox=set(worker.outbox_done))
+    if claimed:
+        worker.outbox_done.clear()
+    _start(fleet, worker, claimed)
+
+
+def _start(fleet: Fleet, worker: SimWorker, claimed: list[Request]) -> None:
+    now = fleet.clock.elapsed_s
+    worker.idle -= len(claimed)
+    for request in claimed:
+        duration = fleet.benchmark_s * fleet.rng.uniform(0.8, 1.2)
+        beat = worker.queue.lease_for(request.task) / 4
+        for k in range(1, int(duration // beat) + 1):  # liveness checks while it runs: reads, not commits
+            fleet.at(now + k * beat, lambda r=request: _heartbeat(worker, r))
+        fleet.at(now + duration, lambda r=request: _done(fleet, worker, r, None))
+    if worker.idle and not worker.polling:
+        worker.polling = True
+        fleet.at(now + fleet.poll_s * fleet.rng.uniform(0.5, 1.5), lambda: _poll(fleet, worker))
+
+
+def _done(fleet: Fleet, worker: SimWorker, running: Request, held: tuple[Result, float] | None) -> None:
+    """A benchmark ended, as `runner.worker` handles it: the result is held (spooled) until something waits to be
+    claimed or `hold_s` passed, then finished with the next claims in one commit and published."""
+    now = fleet.clock.elapsed_s
+    result, since = held if held is not None else (_result(running, fleet.rng, fleet.clock.now), now)
+    if now - since < fleet.hold_s and worker.queue.claimable() == 0:
+        retry = now + fleet.poll_s * fleet.rng.uniform(0.5, 1.5)
+        fleet.at(retry, lambda: _done(fleet, worker, running, (result, since)))
+        return
+    clear = set(worker.outbox_done)
+    worker.idle += 1
+    _, claimed = worker.queue.finish_and_claim(
+        running.request_id, worker.worker_id, result, claim_count=worker.idle, clear_outbox=clear
+    )
+    worker.outbox_done -= clear
+    fleet.finishes[running.request_id] += 1
+    fleet.finish_hours[fleet.hour] += 1
+    worker.publisher.publish_pending(clear_outbox=False)
+    worker.outbox_done.update(worker.publisher.settled_outbox)
+    _start(fleet, worker, claimed)
 
 
 def _heartbeat(worker: SimWorker, request: Request) -> None:
@@ -278,9 +295,10 @@ def simulate(args: argparse.Namespace, rate: float, workers: int) -> dict[str, f
                 f"sim-worker-{index:02d}",
                 RequestQueue(requests_store, configs, clock=clock),
                 ResultsPublisher(requests_store, results_store, configs),
+                idle=args.slots,
             )
-            for _ in range(args.slots):
-                fleet.at(fleet.rng.uniform(0, args.poll_s), lambda w=worker: _slot(fleet, w, None))
+            worker.polling = True
+            fleet.at(fleet.rng.uniform(0, args.poll_s), lambda w=worker: _poll(fleet, w))
         fleet.run_until(end_s)
         fleet.ledger.take()
         return _figures(fleet, args, rate, workers)

@@ -656,31 +656,36 @@ class RequestQueue:
         now: datetime,
         worker_id: str,
         tasks: Collection[str] | None,
-    ) -> tuple[Request | None, list[CommitOperation], str]:
-        """Reap expired leases in `view` and take the next request: (claimed or None, writes, message)."""
+        count: int = 1,
+    ) -> tuple[list[Request], list[CommitOperation], str]:
+        """Reap expired leases in `view` and take up to `count` requests in claim order: (claimed, writes,
+        message). Each claim counts the ones before it, so fair shares hold within one commit too."""
         reaped = self._reaped(_Snapshot(snapshot.revision, view, []), now)
         view = view | {r.request_id: r for r in reaped}
         writes = [op for r in reaped for op in _writes(snapshot, r)]
-        order = claim_order(self._pending(view.values(), tasks, now), self._running_counts(view.values()))
-        reap_note = f"reap {len(reaped)} expired leases" if reaped else ""
-        if not order:
-            return None, writes, reap_note
-        chosen = order[0]
-        lease = Lease(
-            worker_id=worker_id, expires_at=now + timedelta(seconds=self.lease_for(chosen.task)), claimed_at=now
-        )
-        claimed = _transition(
-            chosen,
-            now,
-            RequestStatus.RUNNING,
-            worker_id=worker_id,
-            note=f"claimed for attempt {chosen.attempts + 1}",
-            lease=lease,
-            attempts=chosen.attempts + 1,
-        )
-        # A request reaped and claimed at once is written once, as claimed (`_deduplicated` keeps the last write).
-        message = f"claim {claimed.request_id} for {worker_id}" + (f", {reap_note}" if reaped else "")
-        return claimed, [*writes, *_writes(snapshot, claimed)], message
+        claimed: list[Request] = []
+        for _ in range(count):
+            order = claim_order(self._pending(view.values(), tasks, now), self._running_counts(view.values()))
+            if not order:
+                break
+            chosen = order[0]
+            expires = now + timedelta(seconds=self.lease_for(chosen.task))
+            taken = _transition(
+                chosen,
+                now,
+                RequestStatus.RUNNING,
+                worker_id=worker_id,
+                note=f"claimed for attempt {chosen.attempts + 1}",
+                lease=Lease(worker_id=worker_id, expires_at=expires, claimed_at=now),
+                attempts=chosen.attempts + 1,
+            )
+            view[taken.request_id] = taken
+            claimed.append(taken)
+            # A request reaped and claimed at once is written once, as claimed (`_deduplicated` keeps the last).
+            writes += _writes(snapshot, taken)
+        parts = [f"claim {', '.join(r.request_id for r in claimed)} for {worker_id}"] if claimed else []
+        parts += [f"reap {len(reaped)} expired leases"] if reaped else []
+        return claimed, writes, ", ".join(parts)
 
     def claim(
         self, worker_id: str, *, tasks: Collection[str] | None = None, clear_outbox: Collection[str] = ()
@@ -691,10 +696,24 @@ class RequestQueue:
         names published outbox files to delete in that commit too. Nothing to claim and nothing to reap commits
         nothing, whatever `clear_outbox` holds: an idle poll never writes.
         """
-        self._check_claim_args(worker_id, tasks)
+        claimed = self.claim_many(worker_id, 1, tasks=tasks, clear_outbox=clear_outbox)
+        return claimed[0] if claimed else None
 
-        def plan(snapshot: _Snapshot, now: datetime) -> Plan[Request | None]:
-            claimed, writes, message = self._claim_plan(snapshot, dict(snapshot.requests), now, worker_id, tasks)
+    def claim_many(
+        self,
+        worker_id: str,
+        count: int,
+        *,
+        tasks: Collection[str] | None = None,
+        clear_outbox: Collection[str] = (),
+    ) -> list[Request]:
+        """Take up to `count` requests in ONE commit: a worker with several free slots (GPUs) fills them at once."""
+        self._check_claim_args(worker_id, tasks)
+        if count < 1:
+            raise QueueError(f"a claim takes at least one request, not {count}")
+
+        def plan(snapshot: _Snapshot, now: datetime) -> Plan[list[Request]]:
+            claimed, writes, message = self._claim_plan(snapshot, dict(snapshot.requests), now, worker_id, tasks, count)
             if writes:
                 writes += self._outbox_deletes(clear_outbox)
             return Plan(claimed, writes, message)
@@ -811,7 +830,7 @@ class RequestQueue:
 
     def finish(self, request_id: str, worker_id: str, result: Result) -> Request:
         """Mark a held request FINISHED and put its result in the outbox, in one commit."""
-        finished, _ = self.finish_and_claim(request_id, worker_id, result, claim_next=False)
+        finished, _ = self.finish_and_claim(request_id, worker_id, result, claim_count=0)
         return finished
 
     def finish_and_claim(
@@ -820,11 +839,11 @@ class RequestQueue:
         worker_id: str,
         result: Result,
         *,
-        claim_next: bool = True,
+        claim_count: int = 1,
         tasks: Collection[str] | None = None,
         clear_outbox: Collection[str] = (),
-    ) -> tuple[Request, Request | None]:
-        """Finish a held request and claim the worker's next one in ONE commit: (finished, claimed or None).
+    ) -> tuple[Request, list[Request]]:
+        """Finish a held request and claim up to `claim_count` next ones in ONE commit: (finished, claimed).
 
         `clear_outbox` names published outbox files to delete in the same commit. This is the worker's one
         commit per benchmarked model (docs/architecture.md, "Commit budget").
@@ -833,15 +852,17 @@ class RequestQueue:
             raise QueueError(f"result {result.result_id} is for request {result.request_id}, not {request_id}")
         self._check_claim_args(worker_id, tasks)
 
-        def plan(snapshot: _Snapshot, now: datetime) -> Plan[tuple[Request, Request | None]]:
+        def plan(snapshot: _Snapshot, now: datetime) -> Plan[tuple[Request, list[Request]]]:
             request = self._find(snapshot, request_id)
             _held(request, worker_id)
             finished, writes = _finish_plan(snapshot, request, now, result, worker_id, f"result {result.result_id}")
             message = f"finish {request_id} with result {result.result_id}"
-            claimed = None
-            if claim_next:
+            claimed: list[Request] = []
+            if claim_count > 0:
                 view = dict(snapshot.requests) | {request_id: finished}
-                claimed, claim_writes, claim_message = self._claim_plan(snapshot, view, now, worker_id, tasks)
+                claimed, claim_writes, claim_message = self._claim_plan(
+                    snapshot, view, now, worker_id, tasks, claim_count
+                )
                 writes += claim_writes
                 message += f", {claim_message}" if claim_message else ""
             writes += self._outbox_deletes(clear_outbox)

@@ -157,7 +157,7 @@ class Worker:
                 self._publish_pending()
             while self._wants_more() and len(jobs) < self.executor.capacity():
                 try:
-                    request = self._claim()
+                    requests = self._claim(self._free_slots(len(jobs)))
                 except TransientStoreError as exc:
                     self._claim_failures += 1
                     delay = self._backoff(self._claim_failures)
@@ -165,11 +165,10 @@ class Worker:
                     self._sleep(delay)
                     break
                 self._claim_failures = 0
-                if request is None:
+                if not requests:
                     queue_empty = True
                     break
-                if job := self._start(request):
-                    jobs.append(job)
+                jobs += [job for request in requests if (job := self._start(request))]
             if not jobs:
                 self._clear_lingering_outbox()
                 if queue_empty and self.verifier is not None:
@@ -209,13 +208,20 @@ class Worker:
         """Whether to take another request now (slots aside)."""
         return not self.stopping and not self._paused() and not self._quota_reached()
 
-    def _claim(self) -> Request | None:
-        """The next request for this worker; the claim's commit also clears our published outbox files."""
+    def _free_slots(self, running: int) -> int:
+        """Requests to claim now: the executor's free slots, within what is left of `max_jobs`."""
+        free = self.executor.capacity() - running
+        if self.options.max_jobs is not None:
+            free = min(free, self.options.max_jobs - self._started)
+        return max(free, 1)
+
+    def _claim(self, count: int) -> list[Request]:
+        """Requests for this worker's free slots, in one commit that also clears our published outbox files."""
         clear = set(self._outbox_done)
-        request = self.queue.claim(self.options.worker_id, tasks=set(self.task_configs), clear_outbox=clear)
-        if request is not None:
+        claimed = self.queue.claim_many(self.options.worker_id, count, tasks=set(self.task_configs), clear_outbox=clear)
+        if claimed:
             self._outbox_done -= clear
-        return request
+        return claimed
 
     def _start(self, request: Request) -> _Job | None:
         """Fetch the model and start its benchmark: the job, or None if the request ended (failed, released).
@@ -428,13 +434,13 @@ class Worker:
                 request.request_id,
                 self.options.worker_id,
                 result,
-                claim_next=self._wants_more(),
+                claim_count=1 if self._wants_more() else 0,
                 tasks=set(self.task_configs),
                 clear_outbox=clear,
             )
         )
         self._outbox_done -= clear
-        job.claimed_next = claimed
+        job.claimed_next = claimed[0] if claimed else None
         spool.unlink(missing_ok=True)  # another worker sharing the spool folder may have recovered it
         self.stats.finished += 1
         log.info(

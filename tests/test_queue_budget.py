@@ -140,7 +140,7 @@ def test_finish_claim_and_outbox_clearing_are_one_commit(
     finished, claimed = queue.finish_and_claim(first.request_id, "w1", make_result(first), clear_outbox={old_outbox})
     assert commit_count(store) == before + 1
     assert finished.status == RequestStatus.FINISHED
-    assert claimed is not None and claimed.request_id == second.request_id and claimed.lease is not None
+    assert [c.request_id for c in claimed] == [second.request_id] and claimed[0].lease is not None
     assert store.list_files("outbox/") == [outbox_path(TASK, "result0001")]
     assert store.list_files("requests/") == [request_path("org/b", second.request_id)]
     assert store.list_files("archive/") == [archive_path(finished)]
@@ -258,3 +258,18 @@ def test_claimable_counts_what_a_claim_could_take_without_writing(
     before = commit_count(store)
     assert queue.claimable() == 2
     assert commit_count(store) == before
+
+
+def test_a_worker_fills_its_free_slots_in_one_commit(
+    store: LocalStore, task_configs: dict[str, TaskConfig], clock: FakeClock
+) -> None:
+    queue = RequestQueue(store, task_configs, clock=clock)
+    alice = [submit(queue, f"org/a{i}") for i in range(3)]
+    bob = submit(queue, "org/b", submitter="bob")
+    before = commit_count(store)
+    claimed = queue.claim_many("gpu-node", 3)
+    assert commit_count(store) == before + 1
+    # Fair shares hold inside one commit: bob's one request is among the three, not left behind alice's.
+    assert bob.request_id in {r.request_id for r in claimed} and len(claimed) == 3
+    assert all(r.lease is not None and r.lease.worker_id == "gpu-node" for r in claimed)
+    assert queue.claimable() == 1 and len(alice) == 3
