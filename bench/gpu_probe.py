@@ -165,7 +165,7 @@ def mapping() -> dict[str, Any]:
     pynvml.nvmlInit()
     try:
         nvml_uuids = [
-            pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetHandleByIndex(i)) for i in range(pynvml.nvmlDeviceGetCount())
+            describe_gpu(pynvml.nvmlDeviceGetHandleByIndex(i)).uuid for i in range(pynvml.nvmlDeviceGetCount())
         ]
         rows = []
         for gpu in torch_gpus(range(torch.cuda.device_count())):

@@ -51,7 +51,7 @@ section "2. torch -> NVML mapping"
 echo "-- CUDA_VISIBLE_DEVICES unset"
 env -u CUDA_VISIBLE_DEVICES "${probe_env[@]}" "$python" bench/gpu_probe.py mapping
 if [[ "$device" == cuda ]]; then
-  last=$(($(nvidia-smi -L | wc -l) - 1))
+  last=$(($(nvidia-smi --query-gpu=index --format=csv,noheader | wc -l) - 1))  # the last physical GPU
   uuid=$(nvidia-smi --query-gpu=uuid --format=csv,noheader -i "$last")
   echo "-- CUDA_VISIBLE_DEVICES=$last"
   CUDA_VISIBLE_DEVICES="$last" "$python" bench/gpu_probe.py mapping

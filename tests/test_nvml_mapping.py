@@ -372,3 +372,17 @@ def test_probe_arithmetic_on_a_synthetic_counter() -> None:
     changes = [(0.0, 0.0), (0.03, 5_000.0), (0.13, 55_000.0), (0.23, 105_000.0), (0.33, 155_000.0)]
     assert _intervals_ms(changes) == {"updates": 4, "median_ms": 100.0, "min_ms": 100.0, "max_ms": 100.0}
     assert [round(w, 6) for _, w in _rates_w(changes)] == [500.0, 500.0, 500.0]
+
+
+def test_the_mapping_probe_reports_each_torch_device(
+    node: FakeNode, fake_nvml: mock.MagicMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench/gpu_probe.py mapping, as gpu_validate.sh runs it with CUDA_VISIBLE_DEVICES set."""
+    from bench.gpu_probe import mapping
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,0")  # CUDA order [5, 2, 7, ...]: NVML 7 and 5
+    with mock.patch.dict(sys.modules, {"pynvml": fake_nvml}):
+        report = mapping()
+    assert report["CUDA_VISIBLE_DEVICES"] == "2,0" and len(report["nvml_uuids"]) == 8
+    assert [(row["torch"], row["nvml_index"]) for row in report["torch"]] == [("cuda:0", 7), ("cuda:1", 5)]
+    assert all(row["uuid"] == f"GPU-{row['cuda_uuid']}" and row["power_limit_w"] == 700.0 for row in report["torch"])
