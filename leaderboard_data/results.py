@@ -25,10 +25,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from leaderboard_data.badges import badge_files
 from leaderboard_data.configs import TaskConfig
-from leaderboard_data.dataset_card import render_dataset_card
+from leaderboard_data.dataset_card import VERIFICATIONS_PREFIX, render_dataset_card
 from leaderboard_data.errors import ConflictError, FileNotInStoreError, RecordValidationError
-from leaderboard_data.ratings import RATING_INPUT_COLUMNS, RatingMethod, compute_thresholds, thresholds_to_json
+from leaderboard_data.ratings import (
+    RATING_INPUT_COLUMNS,
+    RATING_OPTIONAL_COLUMNS,
+    RatingMethod,
+    apply_ratings,
+    compute_thresholds,
+    thresholds_to_json,
+)
 from leaderboard_data.records import EnergyFigure, Result
 from leaderboard_data.stores.base import AddFile, CommitOperation, DeleteFile, Store
 
@@ -108,7 +116,7 @@ RESULT_SCHEMA: pa.Schema = pa.schema(
 RESULT_COLUMNS: list[str] = list(RESULT_SCHEMA.names)
 
 # What publishing needs to know about the results already there: ids, and the inputs of ratings and the card.
-_SUMMARY_COLUMNS = ["result_id", *RATING_INPUT_COLUMNS]
+_SUMMARY_COLUMNS = ["result_id", *RATING_INPUT_COLUMNS, *(c for c in RATING_OPTIONAL_COLUMNS if c in RESULT_COLUMNS)]
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -480,6 +488,7 @@ class ResultsPublisher:
             ]
             added = _to_frame(results_to_table(list(new.values())).select(_SUMMARY_COLUMNS))
             operations += self._metadata_operations(pd.concat([summary, added], ignore_index=True))
+            operations += self._badge_operations(list(new.values()))
             message = f"Publish {len(new)} result(s): " + ", ".join(list(new)[:10])
             try:
                 self.results_store.commit(operations, parent_revision=parent, message=message)
@@ -488,13 +497,37 @@ class ResultsPublisher:
                 logger.info("results store moved while publishing; retrying")
         raise self._gave_up("publish results")
 
-    def _metadata_operations(self, summary: pd.DataFrame) -> list[AddFile]:
+    def current_metadata_operations(self, *, verifications: bool = False) -> list[AddFile]:
+        """The card and thresholds for the results present now, for a commit that adds other records with them
+        (verifications: `verifications=True` when that commit adds some)."""
+        summary, _ = _load_summary(self.results_store)
+        return self._metadata_operations(summary, verifications=verifications)
+
+    def _metadata_operations(self, summary: pd.DataFrame, *, verifications: bool = False) -> list[AddFile]:
         thresholds = compute_thresholds(summary, self.task_configs, self.rating_method, self.min_cohort_size)
-        card = render_dataset_card(self.task_configs, summary, thresholds, repo_id=self.results_store.location)
+        verifications = verifications or bool(self.results_store.list_files(VERIFICATIONS_PREFIX))
+        card = render_dataset_card(
+            self.task_configs, summary, thresholds, repo_id=self.results_store.location, verifications=verifications
+        )
         return [
             AddFile(THRESHOLDS_PATH, thresholds_to_json(thresholds).encode()),
             AddFile(CARD_PATH, card.encode()),
         ]
+
+    def _badge_operations(self, results: Sequence[Result]) -> list[AddFile]:
+        """The badges (`leaderboard_data.badges`) of every model in the tasks these results join.
+
+        A new result can move the stars of its whole cohort, so each touched task's badges are redrawn, rated
+        as the thresholds of the same commit rate them; unchanged files are skipped by the Hub client.
+        """
+        tasks = sorted({r.task for r in results})
+        tables, _ = _read_readable_tables(
+            self.results_store, [p for t in tasks for p in data_files(self.results_store, t)]
+        )
+        frame = _to_frame(_concat_sorted([*tables.values(), results_to_table(list(results))], RESULT_SCHEMA))
+        thresholds = compute_thresholds(frame, self.task_configs, self.rating_method, self.min_cohort_size)
+        files = badge_files(apply_ratings(frame, thresholds), self.task_configs)
+        return [AddFile(path, content) for path, content in files.items()]
 
     def _differs(self, operation: AddFile) -> bool:
         """Whether writing this file changes the store, ignoring the thresholds' computation time."""

@@ -15,11 +15,9 @@ Protocol (every step is in the result):
 
 from __future__ import annotations
 
-import json
 import math
 import resource
 import secrets
-import struct
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,6 +27,7 @@ from typing import Any, Literal
 
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.model_checks import size_class
+from leaderboard_data.model_files import folder_parameters
 from leaderboard_data.records import (
     CarbonCrossCheck,
     EnergyFigure,
@@ -342,7 +341,7 @@ def _execute(run: _Run) -> Result:
         run.progress("load", 1, 1)
         load_j, _ = run.energy([(load_begin, load_end)])
         n = spec.resolved_samples
-        run.samples = run.task.load_samples(spec.dataset_path or spec.task_config.dataset.path, n)
+        run.samples = run.task.samples(spec.dataset_path or spec.task_config.dataset.path, n)
         if not run.samples:
             raise BenchmarkFailure(ErrorKind.INTERNAL, "the dataset gave no samples")
         phase_s = _warmup(run)
@@ -358,11 +357,14 @@ def _execute(run: _Run) -> Result:
 
 
 def _check_gpu_memory(spec: BenchmarkSpec) -> None:
-    """Refuse a model whose weights (plus 20%) cannot fit in the GPU's free memory, before loading it."""
+    """Refuse a model whose weights (plus 20%) cannot fit in the GPU's free memory, before loading it.
+
+    The parameter count is the data layer's (`model_files.folder_parameters`), the one submission checked.
+    """
     import torch
 
-    params = count_safetensors_parameters(spec.model_dir)
-    if params == 0:
+    params = folder_parameters(spec.model_dir)
+    if not params:
         return
     need = params * DTYPE_BYTES.get(spec.resolved_precision, 4) * MEMORY_OVERHEAD
     free, total = torch.cuda.mem_get_info()
@@ -372,19 +374,6 @@ def _check_gpu_memory(spec: BenchmarkSpec) -> None:
             f"{params:,} parameters in {spec.resolved_precision} need about {need / 2**30:.1f} GiB "
             f"(weights + 20%); the GPU has {free / 2**30:.1f} GiB free of {total / 2**30:.1f} GiB",
         )
-
-
-def count_safetensors_parameters(model_dir: Path) -> int:
-    """Parameters listed in the safetensors headers under `model_dir` (no tensor is read)."""
-    total = 0
-    for path in sorted(model_dir.rglob("*.safetensors")):
-        with path.open("rb") as fh:
-            (size,) = struct.unpack("<Q", fh.read(8))
-            header = json.loads(fh.read(size))
-        for name, entry in header.items():
-            if name != "__metadata__":
-                total += math.prod(entry["shape"])
-    return total
 
 
 def _warmup(run: _Run) -> dict[str, float]:
@@ -713,4 +702,5 @@ def _assemble(
         finished_at=utc_now(),
         worker_id=spec.worker_id,
         metered_gpus=metered_gpus(run.meters),
+        distinct_samples=run.task.distinct_samples,
     )

@@ -11,14 +11,10 @@ from typing import Any
 import pandas as pd
 
 from leaderboard_data.configs import TaskConfig
-from leaderboard_data.errors import FileNotInStoreError
-from leaderboard_data.ratings import apply_ratings, compute_thresholds, thresholds_from_json
+from leaderboard_data.rated import load_rated_results
 from leaderboard_data.records import Request
-from leaderboard_data.results import load_results_frame
 from leaderboard_data.stores import Store
 from runner import imported_view
-
-THRESHOLDS_PATH = "ratings/thresholds.json"
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -49,14 +45,9 @@ def format_queue_table(requests: Sequence[Request]) -> str:
 
 def ranked_results(results_store: Store, task_configs: dict[str, TaskConfig], task: str | None) -> pd.DataFrame:
     """Results with stars, ranked within their cohort; stars come from the published thresholds when present."""
-    frame = load_results_frame(results_store, task)
-    if frame.empty:
-        return frame
-    try:
-        thresholds = thresholds_from_json(results_store.read_file(THRESHOLDS_PATH).decode())
-    except FileNotInStoreError:
-        thresholds = compute_thresholds(load_results_frame(results_store), task_configs)
-    rated = apply_ratings(frame, thresholds)
+    rated = load_rated_results(results_store, task_configs, task).frame
+    if rated.empty:
+        return rated
     return rated.sort_values(["task", "cohort", "rank", "model_id"], kind="stable").reset_index(drop=True)
 
 

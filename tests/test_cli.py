@@ -36,6 +36,7 @@ def test_every_command_explains_itself() -> None:
         "deploy-space",
         "demo",
         "import",
+        "verify",
     ):
         assert command in top.stdout
         helped = energy_score(command, "--help")

@@ -8,6 +8,7 @@ CUDA_VISIBLE_DEVICES the way the driver does (ordinals into CUDA's order, GPU UU
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ class FakeNode:
         self.cuda_order = cuda_order
         self.t0 = time.perf_counter()
         self.counter_supported = True
+        self.counter_scale = 1.0
+        """A counter that reads this many times the power the GPU draws (a faulty counter, for the cross-check)."""
         self.override: SimpleNamespace | None = None
         """What torch reports for every device instead, to model a node CUDA and NVML disagree about."""
 
@@ -81,7 +84,7 @@ class FakeNode:
     def counter_mj(self, handle: str) -> int:
         if not self.counter_supported:
             raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
-        return int(self._gpu(handle).power_w * (time.perf_counter() - self.t0) * 1000)
+        return int(self.counter_scale * self._gpu(handle).power_w * (time.perf_counter() - self.t0) * 1000)
 
     def install(self, fake: mock.MagicMock) -> None:
         fake.nvmlDeviceGetCount.return_value = len(self.gpus)
@@ -325,3 +328,61 @@ def test_metered_gpus_round_trip_in_a_result() -> None:
     with_gpu = result.model_copy(update={"metered_gpus": [gpu]})
     assert type(result).from_json(with_gpu.to_json()).metered_gpus == [gpu]
     assert type(result).from_json(result.to_json()).metered_gpus == []
+
+
+def test_the_fingerprint_names_the_model_gpu_not_the_node(node: FakeNode, fake_nvml: mock.MagicMock) -> None:
+    """The hardware class ranks results together, so it counts the GPUs the model runs on (was: every GPU)."""
+    from runner.hardware import fingerprint
+
+    fake_nvml.nvmlSystemGetDriverVersion.return_value = "550.54.15"
+    fake_nvml.nvmlDeviceGetMaxClockInfo.return_value = 1980
+    fake_nvml.NVML_CLOCK_SM, fake_nvml.NVML_CLOCK_MEM = pynvml.NVML_CLOCK_SM, pynvml.NVML_CLOCK_MEM
+    node.gpus[5].name = "NVIDIA H200"
+    with mock.patch.dict(sys.modules, {"pynvml": fake_nvml}):  # runner.hardware imports pynvml itself
+        machine = fingerprint("cuda")
+    assert (machine.hardware_class, machine.accelerator_count) == ("nvidia-h200x1", 1)
+    assert (machine.accelerator_name, machine.power_limit_w) == ("NVIDIA H200", 700.0)
+
+
+# --- bench/gpu_check.py's independent cross-check ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("counter_scale", [1.0, 1.5])
+def test_the_cross_check_compares_the_counter_with_power_samples(
+    node: FakeNode, fake_nvml: mock.MagicMock, counter_scale: float
+) -> None:
+    """The counter against integrated power samples of the same GPU over the same window: a counter that reads
+    1.5x the drawn power shows as 1.5 (comparing the counter with itself, as before, always gave 1)."""
+    from bench.gpu_check import CounterVsPower
+
+    node.counter_scale = counter_scale
+    with mock.patch.dict(sys.modules, {"pynvml": fake_nvml}), CounterVsPower(period_s=0.02) as check:
+        time.sleep(0.4)
+    report = check.report
+    assert report["counter_over_power"] == pytest.approx(counter_scale, rel=0.05)
+    assert report["power_integrated_j"] == pytest.approx(500.0 * report["window_s"], rel=0.02)
+    assert report["power_samples"] >= 3
+    fake_nvml.nvmlShutdown.assert_called_once()
+
+
+def test_probe_arithmetic_on_a_synthetic_counter() -> None:
+    """Update intervals and power between updates, from (time, cumulative mJ) changes; the first change is partial."""
+    from bench.gpu_probe import _intervals_ms, _rates_w
+
+    changes = [(0.0, 0.0), (0.03, 5_000.0), (0.13, 55_000.0), (0.23, 105_000.0), (0.33, 155_000.0)]
+    assert _intervals_ms(changes) == {"updates": 4, "median_ms": 100.0, "min_ms": 100.0, "max_ms": 100.0}
+    assert [round(w, 6) for _, w in _rates_w(changes)] == [500.0, 500.0, 500.0]
+
+
+def test_the_mapping_probe_reports_each_torch_device(
+    node: FakeNode, fake_nvml: mock.MagicMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench/gpu_probe.py mapping, as gpu_validate.sh runs it with CUDA_VISIBLE_DEVICES set."""
+    from bench.gpu_probe import mapping
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,0")  # CUDA order [5, 2, 7, ...]: NVML 7 and 5
+    with mock.patch.dict(sys.modules, {"pynvml": fake_nvml}):
+        report = mapping()
+    assert report["CUDA_VISIBLE_DEVICES"] == "2,0" and len(report["nvml_uuids"]) == 8
+    assert [(row["torch"], row["nvml_index"]) for row in report["torch"]] == [("cuda:0", 7), ("cuda:1", 5)]
+    assert all(row["uuid"] == f"GPU-{row['cuda_uuid']}" and row["power_limit_w"] == 700.0 for row in report["torch"])

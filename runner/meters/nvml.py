@@ -225,7 +225,7 @@ class NvmlMeter(EnergyMeter):
         self._handles = handles
 
     def is_available(self) -> bool:
-        if self._handles:
+        if self._gpus:  # resolved once; still known after close(), when the result is assembled
             return True
         try:
             self._init()
@@ -265,8 +265,12 @@ class NvmlMeter(EnergyMeter):
         return list(self._gpus)
 
     def _open(self) -> None:
-        if not self.is_available():
-            raise NvmlLibraryError(f"NVML unavailable: {self._reason}")
+        if not self._handles:
+            try:
+                self._init()
+            except NvmlError as exc:
+                self._reason = str(exc)
+                raise NvmlLibraryError(f"NVML unavailable: {exc}") from exc
         try:
             self._counter_start_mj = self._counters()
             self._use_counter = True
