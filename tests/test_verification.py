@@ -228,3 +228,17 @@ def test_on_the_hub_faults_and_retries_publish_each_verification_once(tmp_path: 
         assert sorted(frame["verification_id"]) == sorted(r.verification_id for r in records)
         assert len(results.list_files("verifications/")) == 2
         assert "config_name: verifications" in results.read_file("README.md").decode()
+
+
+def test_energy_score_publish_finishes_a_verification_left_in_the_outbox(tmp_path: Path, capsys) -> None:
+    """A verifier that stopped between its two commits: `energy-score publish` completes the second."""
+    from runner.cli import main
+
+    stores = open_stores(f"local:{tmp_path}")
+    published = make_result(task="text_classification")
+    publish(stores, [published], CONFIGS)
+    submit_verification(stores.requests, _verification(published, 1.26))
+    assert main(["publish", "--store", f"local:{tmp_path}"]) == 0
+    assert "published 1 verification(s)" in capsys.readouterr().out
+    assert len(load_verifications_frame(stores.results)) == 1
+    assert not stores.requests.list_files("outbox-verifications/")
