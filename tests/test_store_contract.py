@@ -259,6 +259,24 @@ def test_hub_commits_go_inline_and_an_identical_write_is_still_a_commit(hub: Fak
     assert not any(".git/" in p or "lfs" in p or "xet" in p for p in paths)
 
 
+def test_hub_binary_files_go_through_lfs_and_read_back_through_the_cdn(hub: FakeHub) -> None:
+    store = hub_store(hub)
+    table = b"PAR1" + bytes(range(256)) * 4
+    first = store.commit(
+        [AddFile("text_generation/a.parquet", table), AddFile("a.json", b"{}")],
+        parent_revision=store.revision(),
+        message="binary",
+    )
+    paths = [path for _, path, _ in hub.request_log]
+    assert any(p.endswith(".git/info/lfs/objects/batch") for p in paths)
+    assert any(p.startswith("/lfs-storage/") for p in paths)
+    assert store.read_file("text_generation/a.parquet", first) == table
+    assert any(p.startswith("/cdn-lfs/") for _, p, _ in hub.request_log)
+    assert store.list_files("text_generation/") == ["text_generation/a.parquet"]
+    again = store.commit([AddFile("text_generation/a.parquet", table)], parent_revision=first, message="same bytes")
+    assert again != first and store.read_file("text_generation/a.parquet") == table
+
+
 def test_hub_retries_through_injected_faults_without_duplicating_commits(hub: FakeHub) -> None:
     store = hub_store(hub, max_retries=10)
     store.commit([AddFile("counter", b"0")], parent_revision=store.revision(), message="start")

@@ -213,7 +213,7 @@ def parse_report(content: bytes, config_content: bytes | None = None) -> Optimum
     if device not in ("cpu", "cuda"):
         raise _fail(f"'config.backend.device' must be 'cpu' or 'cuda' (got {str(device)[:20]!r})")
     dtype = backend.get("torch_dtype")
-    if dtype not in _PRECISIONS:
+    if not (dtype is None or isinstance(dtype, str)) or dtype not in _PRECISIONS:
         raise _fail(f"'config.backend.torch_dtype' {str(dtype)[:20]!r} is not one of float32, float16, bfloat16")
     input_shapes = _mapping(scenario, "input_shapes", "config.scenario.")
     present = {name for name in _PHASES if name in report}
