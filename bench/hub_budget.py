@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from leaderboard_data.configs import TaskConfig, load_task_configs
+from leaderboard_data.errors import TransientStoreError
 from leaderboard_data.queue import RequestQueue, Submission, SubmissionQuota, archive_path
 from leaderboard_data.records import (
     EnergyFigure,
@@ -176,6 +177,7 @@ class Fleet:
     submission_hours: Counter[int] = field(default_factory=Counter)  # hour -> submission commits
     finish_hours: Counter[int] = field(default_factory=Counter)  # hour -> benchmarks finished
     polls: int = 0
+    refused: int = 0
 
     @property
     def hour(self) -> int:
@@ -185,10 +187,16 @@ class Fleet:
         heapq.heappush(self.events, (elapsed_s, next(self.sequence), action))
 
     def run_until(self, end_s: float) -> None:
+        """Run events in time order; one the store refuses (a 429 the retries did not outlast) is tried again a
+        minute later, as a worker's loop would, and counted."""
         while self.events and self.events[0][0] <= end_s:
             elapsed, _, action = heapq.heappop(self.events)
             self.clock.now = START + timedelta(seconds=elapsed)
-            action()
+            try:
+                action()
+            except TransientStoreError:
+                self.refused += 1
+                self.at(elapsed + 60, action)
             self.ledger.take()
 
     def hub_store(self, name: str) -> HubStore:
@@ -325,6 +333,7 @@ def _figures(fleet: Fleet, args: argparse.Namespace, rate: float, workers: int) 
     worst_hour_requests = max((n for (repo, _), n in ledger.commits.items() if repo == "requests"), default=0)
     worst_hour_results = max((n for (repo, _), n in ledger.commits.items() if repo == "results"), default=0)
     counters = fleet.hub.counters()  # the fake Hub's own counts, on the simulated clock
+    kinds = Counter(title.split(" ")[0].lower() for title, _ in fleet.hub.commit_messages(f"{ORG}/requests"))
     unpublished = sum(1 for r in final.values() if r.status == RequestStatus.FINISHED) - len(published)
     last = max(math.ceil(hours) - 1, 0)  # the last hour: the fleet is warm, every slot has claimed once
     last_finished = max(fleet.finish_hours[last], 1)
@@ -350,6 +359,8 @@ def _figures(fleet: Fleet, args: argparse.Namespace, rate: float, workers: int) 
         "api_calls_per_5min_max": counters.max_api_calls_per_window,
         "resolves_per_5min_max": counters.max_resolves_per_window,
         "limit_hits": counters.total_limit_hits,
+        "refused_operations": fleet.refused,
+        "requests_commit_kinds": ", ".join(f"{k} {n}" for k, n in kinds.most_common()),
         "lost": lost + max(0, unpublished),
         "duplicated": duplicated,
         "polls": fleet.polls,
@@ -451,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
         "api_calls_per_5min_max": int(figures["api_calls_per_5min_max"]),
         "resolves_per_5min_max": int(figures["resolves_per_5min_max"]),
         "limit_hits": int(figures["limit_hits"]),
+        "operations_refused_then_retried": int(figures["refused_operations"]),
+        "requests_commits_by_kind": figures["requests_commit_kinds"],
         "lost": int(figures["lost"]),
         "duplicated": int(figures["duplicated"]),
         "http_calls_per_poll_at_10k": unchanged,
