@@ -38,7 +38,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     from leaderboard_data.stores import open_stores
     from leaderboard_data.submission import submit_model
 
-    stores = open_stores(args.store)
+    stores = open_stores(args.store, create=True)
     receipt = submit_model(
         stores,
         load_task_configs(),
@@ -102,8 +102,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from leaderboard_data.stores import open_stores
     from runner.worker import run_worker_command
 
+    open_stores(args.store, create=True)  # a worker writes: it may create the deployment's repositories
     return run_worker_command(args)
 
 
@@ -112,7 +114,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     from leaderboard_data.results import ResultsPublisher
     from leaderboard_data.stores import open_stores
 
-    stores = open_stores(args.store)
+    stores = open_stores(args.store, create=True)
     publisher = ResultsPublisher(stores.requests, stores.results, load_task_configs())
     published = publisher.publish_pending()
     print(f"published {len(published)} result(s)")

@@ -110,7 +110,8 @@ class HubStore(Store):
         endpoint: Hub url; defaults to `$HF_ENDPOINT`, else huggingface_hub's default endpoint.
         token: access token; defaults to `$HF_TOKEN` or the token saved by `hf auth login`.
         repo_type: "dataset" for stores; other repo types work the same.
-        create: create the repository if it does not exist.
+        create: create the repository if it does not exist, and log that it was created. Only writers that
+            start a deployment pass it (see `open_stores`); a reader of a missing repository gets StoreError.
         max_retries: retries of one request after a transient failure (429, 5xx, timeout, dropped connection).
         backoff_s: first backoff in seconds; it doubles on every retry (with jitter), up to 30 s.
         timeout_s: time limit of each request HubStore sends itself (head lookups, listings, downloads);
@@ -152,11 +153,18 @@ class HubStore(Store):
         self._cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self._cache_bytes = 0
         self._cache_lock = threading.Lock()
-        if create:
-            self._call(
-                "create the repository",
-                lambda: self._api.create_repo(repo_id, repo_type=repo_type, exist_ok=True),
-            )
+        if create and self._call("create the repository", self._create_repo):
+            _LOG.info("created the %s repository %s on %s", repo_type, repo_id, self.endpoint)
+
+    def _create_repo(self) -> bool:
+        """Create the repository; False if it already exists (the Hub answers 409)."""
+        try:
+            self._api.create_repo(self.repo_id, repo_type=self.repo_type, exist_ok=False)
+        except HfHubHTTPError as exc:
+            if exc.response is not None and exc.response.status_code == 409:
+                return False
+            raise
+        return True
 
     @property
     def location(self) -> str:
