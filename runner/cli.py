@@ -113,11 +113,14 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     from leaderboard_data.configs import load_task_configs
     from leaderboard_data.results import ResultsPublisher
     from leaderboard_data.stores import open_stores
+    from leaderboard_data.verifications import VerificationPublisher
 
     stores = open_stores(args.store, create=True)
     publisher = ResultsPublisher(stores.requests, stores.results, load_task_configs())
     published = publisher.publish_pending()
     print(f"published {len(published)} result(s)")
+    verified = VerificationPublisher(stores.requests, stores.results, load_task_configs()).publish_pending()
+    print(f"published {len(verified)} verification(s)")
     if args.compact:
         print(f"compacted {publisher.compact()} file(s)")
     return 0

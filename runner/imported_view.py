@@ -29,6 +29,15 @@ def protocol_differences(row: pd.Series) -> list[str]:
     return [str(d) for d in provenance.get("protocol_differences") or []]
 
 
+def with_differences(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with `protocol_differences`: how each imported result's workload differs ('' when it does not)."""
+    out = frame.copy()
+    out["protocol_differences"] = [
+        "; ".join(protocol_differences(row)) if is_imported(row) else "" for _, row in frame.iterrows()
+    ]
+    return out
+
+
 def energy_text(row: pd.Series) -> str:
     """An imported figure: one run, so no interval."""
     mark = "measured" if row["scored_energy_measured"] else "estimated"

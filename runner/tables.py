@@ -98,6 +98,8 @@ def _table_for_task(task: str, frame: pd.DataFrame) -> str:
 
 def format_results(frame: pd.DataFrame, fmt: str) -> str:
     """Render ranked results as a table per task, JSON rows, or CSV."""
+    if fmt in ("json", "csv"):
+        frame = imported_view.with_differences(frame)
     if fmt == "json":
         records = json.loads(frame.drop(columns=["record_json"], errors="ignore").to_json(orient="records"))
         return json.dumps(records, indent=2)

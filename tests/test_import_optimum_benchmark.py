@@ -211,6 +211,7 @@ def test_import_shows_in_results_json_and_twice_adds_nothing(tmp_path: Path) -> 
         (result_id, MODEL, "imported (optimum-benchmark 0.6)")
     ]
     assert rows[0]["cohort_protocol"] == "native" and rows[0]["repetitions"] == 1
+    assert rows[0]["protocol_differences"] == ""
     assert rows[0]["scored_energy_measured"] is False
     table = energy_score("results", "--store", deployment.spec)
     assert "one run, no interval" in table.stdout
@@ -234,6 +235,9 @@ def test_a_differing_import_is_listed_apart_in_the_results_table(tmp_path: Path)
     assert energy_score("results", "--store", deployment.spec).stdout.count("imported (own cohort") == 1
     text = energy_score("results", "--store", deployment.spec).stdout
     assert "differs: 200 samples (native: 1000)" in text
+    (row,) = json.loads(energy_score("results", "--format", "json", "--store", deployment.spec).stdout)
+    assert row["protocol_differences"] == "200 samples (native: 1000)"
+    assert row["cohort_protocol"] == "imported:text_classification,samples=200,batch=1"
 
 
 def test_a_bare_report_reads_the_config_written_beside_it(tmp_path: Path) -> None:

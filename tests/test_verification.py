@@ -4,6 +4,7 @@ Space says about them."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -194,3 +195,50 @@ def test_the_scheduler_keeps_to_its_share_and_never_picks_its_own(tmp_path: Path
     assert not scheduler.due() and scheduler.run_if_due() is None
     with pytest.raises(Exception, match="between 0 and 1"):
         VerifyScheduler(stores, CONFIGS, share=1.5, worker_id="me", device="cpu", hardware_class="cpu-test")
+
+
+def test_on_the_hub_faults_and_retries_publish_each_verification_once(tmp_path: Path) -> None:
+    """The same path against the fake Hub with dropped answers (some after the commit applied) and 412s."""
+    from leaderboard_data.stores.hub import HubStore
+    from tests.hub_server import FakeHub, FaultPlan
+
+    with FakeHub(seed=5) as hub:
+
+        def store(name: str) -> HubStore:
+            return HubStore(f"org/{name}", endpoint=hub.url, token=hub.token, backoff_s=0.01, max_retries=10)
+
+        requests, results = store("requests"), store("results")
+        published = make_result(task="text_classification", scored_energy_wh_per_1k=1.25)
+        stores = dataclasses.replace(open_stores(f"local:{tmp_path}"), requests=requests, results=results)
+        publish(stores, [published], CONFIGS)
+        records = [_verification(published, 1.26), _verification(published, 1.5, "verifier-2")]
+        hub.faults = FaultPlan(
+            conflict_rate=0.3, drop_rate=0.3, drop_after_share=0.7, seed=7, endpoints=frozenset({"commit"})
+        )
+        for record in records * 2:  # each submitted twice, as a retrying verifier would
+            submit_verification(requests, record)
+        publisher = VerificationPublisher(requests, results, CONFIGS)
+        while requests.list_files("outbox-verifications/"):
+            publisher.publish_pending()
+        publisher.publish_pending()
+        faults = dict(hub.fault_counts)
+        hub.faults = FaultPlan()
+        assert faults.get("conflict") and faults.get("drop_after"), faults  # the faults did happen
+        frame = load_verifications_frame(results)
+        assert sorted(frame["verification_id"]) == sorted(r.verification_id for r in records)
+        assert len(results.list_files("verifications/")) == 2
+        assert "config_name: verifications" in results.read_file("README.md").decode()
+
+
+def test_energy_score_publish_finishes_a_verification_left_in_the_outbox(tmp_path: Path, capsys) -> None:
+    """A verifier that stopped between its two commits: `energy-score publish` completes the second."""
+    from runner.cli import main
+
+    stores = open_stores(f"local:{tmp_path}")
+    published = make_result(task="text_classification")
+    publish(stores, [published], CONFIGS)
+    submit_verification(stores.requests, _verification(published, 1.26))
+    assert main(["publish", "--store", f"local:{tmp_path}"]) == 0
+    assert "published 1 verification(s)" in capsys.readouterr().out
+    assert len(load_verifications_frame(stores.results)) == 1
+    assert not stores.requests.list_files("outbox-verifications/")
