@@ -39,7 +39,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     from leaderboard_data.stores import open_stores
     from leaderboard_data.submission import SubmissionBatcher, submit_model
 
-    stores = open_stores(args.store)
+    stores = open_stores(args.store, create=True)
     configs = load_task_configs()
     receipt = submit_model(
         stores,
@@ -105,8 +105,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from leaderboard_data.stores import open_stores
     from runner.worker import run_worker_command
 
+    open_stores(args.store, create=True)  # a worker writes: it may create the deployment's repositories
     return run_worker_command(args)
 
 
@@ -116,7 +118,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     from leaderboard_data.stores import open_stores
     from leaderboard_data.verifications import VerificationPublisher
 
-    stores = open_stores(args.store)
+    stores = open_stores(args.store, create=True)
     publisher = ResultsPublisher(stores.requests, stores.results, load_task_configs())
     published = publisher.publish_pending()
     print(f"published {len(published)} result(s)")
