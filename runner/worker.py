@@ -204,6 +204,12 @@ class Worker:
             self.stats.released += 1
             return True
         except BenchmarkFailure as failure:
+            if failure.kind == ErrorKind.MACHINE_BUSY:  # the machine's fault, not the model's: not charged
+                note = f"machine busy: {failure.message}"
+                log.warning("%s: %s; returning it to the queue", request.request_id, note)
+                self._call_store(lambda: self.queue.release(request.request_id, self.options.worker_id, note))
+                self.stats.released += 1
+                return True
             self._fail(request, failure.kind, failure.message)
             return True
         except LeaseLostError as exc:
