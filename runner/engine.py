@@ -21,7 +21,7 @@ from runner.assemble import RunFacts, assemble_result, load_check_summary
 from runner.errors import BenchmarkFailure
 from runner.figures import compute_figures
 from runner.meters import EnergyMeter, MeterError, detect_meters
-from runner.meters.load_monitor import LoadGate, LoadMonitor, gate_from_env
+from runner.meters.load_monitor import LoadGate, LoadMonitor, gate_from_env, quiet_idle_from_env
 from runner.protocol import Measurement, PhaseClock, ProgressCallback, ProtocolSettings
 from runner.readings import DecodeMethod
 from runner.stats import NonPositiveReadingError
@@ -60,6 +60,8 @@ class BenchmarkSpec:
     """Time allowed for repetitions added for a high CV; None: the config's (0 adds none)."""
     quiet_wait_s: float | None = None
     """How long to wait for a quiet machine before failing as machine_busy; None: the config's."""
+    quiet_idle_w: dict[str, float] | None = None
+    """This machine's quiet idle power per device; None: ENERGY_SCORE_QUIET_IDLE_W (unset: no such check)."""
     """"gate" (re-measure contaminated windows, fail as machine_busy) or "record"; None: ENERGY_SCORE_LOAD_GATE."""
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,6 +122,7 @@ class BenchmarkSpec:
             if self.quiet_wait_s is None
             else config.checks.model_copy(update={"quiet_wait_s": self.quiet_wait_s}),
             gate=self.resolved_load_gate,
+            quiet_idle_w=quiet_idle_from_env() if self.quiet_idle_w is None else self.quiet_idle_w,
             extra_budget_s=(
                 config.checks.extra_repetitions_budget_s.for_device(self.device)
                 if self.extra_repetitions_budget_s is None

@@ -28,7 +28,7 @@ from leaderboard_data.records import ErrorKind, Outputs
 from runner.errors import BenchmarkFailure
 from runner.figures import DIRECT_MIN_UPDATES, scored_cv
 from runner.meters import EnergyMeter
-from runner.meters.load_monitor import LoadGate, LoadMonitor, MachineBusyError, WindowLoad
+from runner.meters.load_monitor import LoadGate, LoadMonitor, MachineBusyError, WindowLoad, idle_above_quiet
 from runner.readings import DecodeMethod, DeviceInfo, IdleReading, RepetitionReading, RunReadings, Window
 from runner.tasks.base import BenchmarkTask, QueryOutput
 
@@ -53,6 +53,8 @@ class ProtocolSettings:
     checks: MeasurementChecks
     gate: LoadGate
     extra_budget_s: float
+    quiet_idle_w: dict[str, float] = field(default_factory=dict)
+    """This machine's quiet idle power per device; an idle baseline far above it is contaminated."""
 
 
 # --- phase marks ------------------------------------------------------------------------------------------------
@@ -235,12 +237,17 @@ class Measurement:
     def idle(self) -> Window:
         """One idle window, re-measured while it is contaminated by foreign load."""
 
-        def once() -> Window:
+        def once() -> tuple[Window, WindowLoad | None]:
             mark = self.monitor.begin() if self.monitor else None
             w = measure_idle_window(self.live, self.settings.settle_s, self.settings.idle_s, self.sync)
-            return Window(w.joules, w.duration_s, w.extras, self.monitor.end(mark) if self.monitor and mark else None)
+            power = {device: j / w.duration_s for device, j in w.joules.items()} if w.duration_s > 0 else {}
+            ratio = self.settings.checks.idle_above_quiet_max
+            above = idle_above_quiet(power, self.settings.quiet_idle_w, ratio, w.duration_s)
+            load = self.monitor.end(mark) if self.monitor and mark else None
+            return Window(w.joules, w.duration_s, w.extras, load), above
 
-        return self._gated("idle baseline", once, lambda w: [w.load])
+        window, _ = self._gated("idle baseline", once, lambda w: [w[0].load, w[1]])
+        return window
 
     def repetition(self, index: int, part: list[dict[str, Any]], method: DecodeMethod | None) -> RepetitionReading:
         """One repetition over its slice, re-measured while any of its windows is contaminated."""
@@ -338,13 +345,15 @@ class Measurement:
 
     def _gated(self, what: str, measure: Callable[[], T], loads: Callable[[T], Sequence[WindowLoad | None]]) -> T:
         """Measure; while a window is contaminated (and the gate is on), wait for quiet and measure again."""
-        for _attempt in range(MAX_ATTEMPTS_PER_WINDOW):
+        for attempt in range(MAX_ATTEMPTS_PER_WINDOW):
             value = measure()
             checked = [load for load in loads(value) if load is not None]
             bad = [load for load in checked if load.contaminated]
             if not bad or self.monitor is None or self.settings.gate == LoadGate.RECORD:
                 self.loads.extend(checked)
                 return value
+            if attempt == MAX_ATTEMPTS_PER_WINDOW - 1:
+                break
             self.remeasured += 1
             started = time.monotonic()
             try:

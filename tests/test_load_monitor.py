@@ -14,7 +14,16 @@ from leaderboard_data.records import ErrorKind
 from runner.engine import BenchmarkSpec, run_benchmark
 from runner.errors import BenchmarkFailure
 from runner.meters import EnergyMeter, NullMeter
-from runner.meters.load_monitor import GATE_ENV, LoadGate, LoadMonitor, MachineBusyError, gate_from_env
+from runner.meters.load_monitor import (
+    GATE_ENV,
+    QUIET_IDLE_ENV,
+    LoadGate,
+    LoadMonitor,
+    MachineBusyError,
+    gate_from_env,
+    idle_above_quiet,
+    quiet_idle_from_env,
+)
 from tests import helpers_engine as h
 
 CpuTimes = namedtuple("CpuTimes", "user nice system idle iowait irq softirq steal guest guest_nice")
@@ -245,3 +254,49 @@ def test_record_mode_publishes_and_records_contamination(tmp_path: Path) -> None
     assert r.load_check is not None and r.load_check["gate"] == "record"
     assert r.load_check["windows_contaminated"] == r.load_check["windows"] >= 6
     assert r.load_check["windows_remeasured"] == 0
+
+
+def test_quiet_idle_levels_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(QUIET_IDLE_ENV, "gpu=72, cpu=0.8")
+    assert quiet_idle_from_env() == {"gpu": 72.0, "cpu": 0.8}
+    monkeypatch.setenv(QUIET_IDLE_ENV, "gpu=lots")
+    with pytest.raises(ValueError, match="DEVICE=WATTS"):
+        quiet_idle_from_env()
+    monkeypatch.delenv(QUIET_IDLE_ENV)
+    assert quiet_idle_from_env() == {}
+
+
+def test_an_idle_baseline_far_above_the_quiet_level_is_contaminated() -> None:
+    assert idle_above_quiet({"gpu": 140.0}, {"gpu": 72.0}, 2.0, 5.0) is None
+    load = idle_above_quiet({"gpu": 160.0, "cpu": 0.5}, {"gpu": 72.0, "cpu": 0.8}, 2.0, 5.0)
+    assert load is not None and load.contaminated
+    assert load.describe().startswith("idle gpu power 160 W is above 2x this machine's quiet level 72 W")
+
+
+class HotIdleMeter(EnergyMeter):
+    """A CPU counter that reads 50 W all the time: a neighbour on the device that CPU time does not show."""
+
+    source = "hot_counter"
+    sample_period_s = 0.05
+
+    def is_available(self) -> bool:
+        return True
+
+    @property
+    def devices(self) -> dict[str, tuple[bool, str]]:
+        return {"cpu": (True, self.source)}
+
+    def _read(self) -> dict[str, float]:
+        return {"cpu": 50.0 * time.perf_counter()}
+
+
+def test_a_hot_idle_baseline_is_measured_again_then_fails_as_machine_busy(tmp_path: Path) -> None:
+    folder, data = h.build_mlp(tmp_path / "mlp"), h.write_samples(tmp_path / "data")
+    spec = gated_spec(folder, data)
+    spec.quiet_idle_w = {"cpu": 10.0}
+    quiet = ScriptedMonitor(busy_windows=0, quiet_after_probes=0)
+    with pytest.raises(BenchmarkFailure) as info:
+        run_benchmark(spec, meters=[HotIdleMeter()], task_class=h.MlpTask, load_monitor=quiet)
+    assert info.value.kind == ErrorKind.MACHINE_BUSY
+    assert "idle cpu power 50 W is above 2x this machine's quiet level 10 W" in info.value.message
+    assert quiet.probes == 4  # waited for quiet between the five attempts

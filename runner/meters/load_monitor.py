@@ -29,6 +29,7 @@ from typing import Any
 import psutil
 
 GATE_ENV = "ENERGY_SCORE_LOAD_GATE"
+QUIET_IDLE_ENV = "ENERGY_SCORE_QUIET_IDLE_W"
 IDLE_TIME_FIELDS = ("idle", "iowait")
 """Fields of `psutil.cpu_times()` that are not work; every other field is busy time."""
 
@@ -52,6 +53,34 @@ def gate_from_env(default: LoadGate = LoadGate.GATE) -> LoadGate:
         raise ValueError(f"{GATE_ENV}={raw!r}: expected one of {allowed}") from None
 
 
+def quiet_idle_from_env() -> dict[str, float]:
+    """This machine's quiet idle power per device, e.g. `ENERGY_SCORE_QUIET_IDLE_W="gpu=72,cpu=0.8"`; {} if unset."""
+    raw = os.environ.get(QUIET_IDLE_ENV, "").strip()
+    levels: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        device, _, watts = item.partition("=")
+        try:
+            levels[device.strip()] = float(watts)
+        except ValueError:
+            raise ValueError(f"{QUIET_IDLE_ENV}={raw!r}: expected DEVICE=WATTS pairs, e.g. gpu=72,cpu=0.8") from None
+    return levels
+
+
+def idle_above_quiet(
+    power_w: dict[str, float], quiet_w: dict[str, float], ratio_max: float, duration_s: float
+) -> WindowLoad | None:
+    """A contaminated WindowLoad when an idle baseline is above `ratio_max` x the machine's quiet level."""
+    for device, quiet in sorted(quiet_w.items()):
+        watts = power_w.get(device)
+        if watts is not None and quiet > 0 and watts > ratio_max * quiet:
+            reason = (
+                f"idle {device} power {watts:.3g} W is above {ratio_max:g}x this machine's quiet level {quiet:.3g} W "
+                "(another process on the device?)"
+            )
+            return WindowLoad(duration_s, 0.0, 0.0, 0.0, True, reason)
+    return None
+
+
 @dataclass(frozen=True)
 class LoadMark:
     """CPU times at a window's start. Units: seconds."""
@@ -70,8 +99,12 @@ class WindowLoad:
     own_cpu_s: float
     foreign_share: float
     contaminated: bool
+    reason: str | None = None
+    """Why the window is contaminated when CPU time does not show it (an idle baseline above the quiet level)."""
 
     def describe(self) -> str:
+        if self.reason:
+            return self.reason
         return (
             f"other processes used {self.foreign_cpu_s:.2f} CPU-s in {self.duration_s:.2f} s "
             f"({self.foreign_share:.0%} of all cores; this benchmark {self.own_cpu_s:.2f} CPU-s)"
