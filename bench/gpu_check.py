@@ -1,9 +1,12 @@
 """Check the measurement on real hardware: real architectures, random weights, several repetitions each.
 
 For each model (a ~1B Llama decoder, BERT-base, ViT-base, Whisper-small, from the configs in bench/gpu_models/)
-it prints the scored energy with its 95% CI, the coefficient of variation over repetitions, how our GPU (NVML)
-and CPU figures agree with codecarbon's own, and the idle power; the full results go to bench/results/.
-Random weights cost the same energy as trained ones for dense models with fixed output lengths.
+it prints the scored energy with its 95% CI, the coefficient of variation over repetitions, the idle power before
+and after, whether the phases sum to the total, and an independent check of the GPU figure: over the whole run,
+NVML's energy counter against NVML power samples integrated over the same window (two different NVML readings,
+not the same counter twice). On CPU no independent check exists: the CPU figure is codecarbon's (RAPL or a TDP
+model) and nothing else on the machine measures CPU energy; the output says so. The full results go to
+bench/results/. Random weights cost the same energy as trained ones for dense models with fixed output lengths.
 
     python bench/gpu_check.py                          # cuda, full-size architectures
     python bench/gpu_check.py --device cpu --scale tiny --samples 4 --repetitions 2
@@ -13,10 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -63,27 +69,95 @@ def model_folder(name: str, scale: str, root: Path) -> Path:
     return folder
 
 
-def summary(result: Result) -> dict[str, Any]:
-    """The numbers to eyeball: scored energy and CI, CV, agreement with codecarbon, idle power."""
+NO_CPU_CHECK = "none: on CPU no independent check exists (the CPU figure is codecarbon's, from RAPL or a TDP model)"
+
+
+class CounterVsPower:
+    """Over one window, NVML's energy counter against NVML power samples integrated by trapezoids.
+
+    The counter is what the engine scores; the power samples are a separate NVML reading (a ~1 s average on most
+    GPUs, so short windows disagree at their edges: compare over tens of seconds). Meters the GPU torch runs on.
+    """
+
+    def __init__(self, period_s: float = 0.05) -> None:
+        self.period_s = period_s
+        self._stop = threading.Event()
+        self._samples: list[tuple[float, float]] = []
+        self._thread: threading.Thread | None = None
+        self._handle: object = None
+        self._counter_mj = 0
+        self.report: dict[str, Any] = {}
+
+    def __enter__(self) -> CounterVsPower:
+        import pynvml
+
+        from runner.meters.nvml import resolve_nvml_handles, torch_gpus
+
+        pynvml.nvmlInit()
+        (self._handle,) = resolve_nvml_handles(torch_gpus())
+        self._counter_mj = pynvml.nvmlDeviceGetTotalEnergyConsumption(self._handle)
+        self._sample()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        import pynvml
+
+        self._samples.append((time.perf_counter(), pynvml.nvmlDeviceGetPowerUsage(self._handle) / 1000.0))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self._sample()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        import pynvml
+
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join()
+        counter_j = (pynvml.nvmlDeviceGetTotalEnergyConsumption(self._handle) - self._counter_mj) / 1000.0
+        self._sample()
+        pynvml.nvmlShutdown()
+        pairs = zip(self._samples, self._samples[1:], strict=False)
+        integrated_j = math.fsum(0.5 * (p0 + p1) * (t1 - t0) for (t0, p0), (t1, p1) in pairs)
+        self.report = {
+            "method": "nvml_energy_counter vs integrated nvml_power_samples, same window",
+            "window_s": self._samples[-1][0] - self._samples[0][0],
+            "power_samples": len(self._samples),
+            "counter_j": counter_j,
+            "power_integrated_j": integrated_j,
+            "counter_over_power": counter_j / integrated_j if integrated_j > 0 else None,
+        }
+
+
+def phases_over_total(result: Result) -> float | None:
+    """Sum of the scored device's phase figures (preprocess and inference phases) over its total figure."""
+    device = result.scored_device
+    total = result.figure("total", device)
+    phases = [f.mean_wh_per_1k for f in result.energy if f.device == device and f.phase not in ("total", "load")]
+    return math.fsum(phases) / total.mean_wh_per_1k if total and phases else None
+
+
+def summary(result: Result, check: dict[str, Any] | str) -> dict[str, Any]:
+    """The numbers to eyeball: scored energy and CI, CV, idle before/after, phases vs total, independent check."""
     scored = result.figure("total", result.scored_device)
     assert scored is not None
-    cv = scored.std_wh_per_1k / scored.mean_wh_per_1k
-    carbon = result.carbon
-    ours_gpu, ours_cpu = result.figure("total", "gpu"), result.figure("total", "cpu")
-    theirs_gpu = carbon.gpu_wh_per_1k if carbon else None
-    theirs_cpu = carbon.cpu_wh_per_1k if carbon else None
     return {
         "model": result.model_id,
         "scored_device": result.scored_device,
+        "metered_gpus": [g.to_dict() for g in result.metered_gpus],
         "wh_per_1k": scored.mean_wh_per_1k,
         "ci95": [scored.ci95_low_wh_per_1k, scored.ci95_high_wh_per_1k],
-        "cv": cv,
+        "cv": scored.std_wh_per_1k / scored.mean_wh_per_1k,
+        "repetitions": result.repetitions,
         "measured": scored.measured,
-        "gpu_vs_codecarbon": (ours_gpu.mean_wh_per_1k / theirs_gpu) if ours_gpu and theirs_gpu else None,
-        "cpu_vs_codecarbon": (ours_cpu.mean_wh_per_1k / theirs_cpu) if ours_cpu and theirs_cpu else None,
-        "idle_w": {i.device: round(i.mean_power_w, 2) for i in result.idle},
+        "idle_w_before_after": {i.device: [round(i.before_power_w, 2), round(i.after_power_w, 2)] for i in result.idle},
+        "phases_over_total": phases_over_total(result),
+        "independent_check": check,
         "decode_method": result.decode_method,
         "queries_per_rep": result.outputs.queries,
+        "distinct_samples": result.distinct_samples,
     }
 
 
@@ -117,25 +191,32 @@ def main(argv: list[str] | None = None) -> int:
                 min_window_s=args.min_window_s,
             )
             try:
-                result = run_benchmark(spec)
+                if args.device == "cuda":
+                    with CounterVsPower() as cross:
+                        result = run_benchmark(spec)
+                    check: dict[str, Any] | str = cross.report
+                else:
+                    result, check = run_benchmark(spec), NO_CPU_CHECK
             except BenchmarkFailure as exc:
                 print(f"{name}: FAILED {exc}")
                 rows.append({"model": name, "error": str(exc)})
                 continue
             (args.out / f"{stamp}-{name}-{args.device}-{args.scale}.json").write_text(result.to_json())
-            rows.append(summary(result))
+            rows.append(summary(result, check))
             _print_row(rows[-1])
     (args.out / f"{stamp}-summary-{args.device}-{args.scale}.json").write_text(json.dumps(rows, indent=2) + "\n")
     return 1 if any("error" in row for row in rows) else 0
 
 
 def _print_row(row: dict[str, Any]) -> None:
-    ratio = row["gpu_vs_codecarbon"] or row["cpu_vs_codecarbon"]
-    agreement = "n/a" if ratio is None else f"{ratio:.3f}"
+    check = row["independent_check"]
+    ratio = check if isinstance(check, str) else f"counter/integrated power {check['counter_over_power']:.3f}"
+    phases = "n/a" if row["phases_over_total"] is None else f"{row['phases_over_total']:.4f}"
     print(
         f"{row['model']:36} {row['wh_per_1k']:10.4f} Wh/1k  CI [{row['ci95'][0]:.4f}, {row['ci95'][1]:.4f}]"
-        f"  CV {row['cv']:.3f}  measured {row['measured']}  ours/codecarbon {agreement}"
-        f"  idle W {row['idle_w']}  {row['decode_method'] or ''}"
+        f"  CV {row['cv']:.3f} over {row['repetitions']}  measured {row['measured']}"
+        f"  idle W before/after {row['idle_w_before_after']}  phases/total {phases}"
+        f"  {row['decode_method'] or ''}  check: {ratio}"
     )
 
 

@@ -3,10 +3,11 @@
 Writes 10,000 synthetic results across all tasks into a temporary LocalStore (one compacted parquet file per
 task, as the publisher leaves them, plus published thresholds), then measures:
 - first load: reading and rating every result and precomputing the per-task frames (`LeaderboardData.refresh`);
-- a view: filter, sort, table and plot for one task, each rendered by its Gradio component as for a browser.
+- a view: filter, sort, table and plot for one task, each rendered by its Gradio component as for a browser;
+- the overview: every result on one plot per hardware class, with the medians' text.
 
-Usage: `python bench/space_load.py [--results 10000] [--rounds 5]`; the last two lines are
-`view_median_ms: X` and `first_load_s: Y`.
+Usage: `python bench/space_load.py [--results 10000] [--rounds 5]`; the last lines are
+`overview_median_ms: X`, `view_median_ms: Y` and `first_load_s: Z`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from leaderboard_data.configs import load_task_configs
 from leaderboard_data.results import ResultsPublisher, results_to_table, table_to_parquet
 from leaderboard_data.stores import AddFile, Stores, open_stores
 from space import columns as C
-from space import data
+from space import data, overview
 from space.views import Views
 from tests.helpers_results import make_results
 
@@ -83,8 +84,15 @@ def main() -> None:
                 table_component.postprocess(table)
                 plot_component.postprocess(figure)
                 timings.append((time.perf_counter() - started) * 1000)
+        overview_timings = []
+        for hardware_class in overview.hardware_classes(views.source.snapshot()):
+            started = time.perf_counter()
+            figure, _text = views.overview(hardware_class)
+            plot_component.postprocess(figure)
+            overview_timings.append((time.perf_counter() - started) * 1000)
         rows = len(views.source.snapshot().frame)
         print(f"views built: {len(timings)} over {len(configs)} tasks, {rows} results loaded")
+        print(f"overview_median_ms: {statistics.median(overview_timings):.1f} over {len(overview_timings)} classes")
         print(f"view_p90_ms: {statistics.quantiles(timings, n=10)[-1]:.1f}")
         print(f"view_median_ms: {statistics.median(timings):.1f}")
         print(f"first_load_s: {first_load_s:.2f}")

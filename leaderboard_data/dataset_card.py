@@ -20,6 +20,9 @@ PRETTY_NAME = "AI Energy Score results"
 LICENSE = "apache-2.0"
 TAGS = ["energy", "sustainability", "benchmark", "leaderboard", "green-ai"]
 
+VERIFICATIONS_PREFIX = "verifications/"
+VERIFICATIONS_CONFIG = "verifications"
+
 _DEVICE_TEXT = {"gpu": "GPU", "cpu": "CPU", "ram": "RAM"}
 
 
@@ -83,6 +86,9 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "country_iso_code": "country used for the CO2 estimate",
     "started_at": "start of the benchmark, UTC",
     "finished_at": "end of the benchmark, UTC",
+    "source": 'where the result comes from: "native" (this pipeline) or "imported (optimum-benchmark X.Y)"',
+    "cohort_protocol": '"native" when the workload matches the task config; an imported result whose samples, batch '
+    'size or output lengths differ gets its own cohort "imported:<signature>" and is never ranked with native ones',
     "phases_json": "JSON list of every energy figure: phase, device, mean, std, 95% CI, repetitions, measured, "
     "meter, method (window, time_attributed, subtracted, imported), net of idle with its interval",
     "record_json": "the full validated result record as JSON",
@@ -115,11 +121,23 @@ _METHOD = """\
   the model's fault). CPU estimates use codecarbon's process tracking: this benchmark's CPU time, not the
   machine's load.
 - **Hardware classes.** Energy depends on the machine, so models are only compared within one
-  `hardware_class` (and within a `size_class` for text generation).
+  `hardware_class` and `scored_device` (and within a `size_class` for text generation, and a `cohort_protocol`).
+  Each (model, revision, precision) counts once per cohort: its latest result not marked unstable; earlier
+  results are kept as history and not ranked.
 - **Stars.** 5 stars for the least energy, 1 for the most, within a cohort of at least the minimum size.
   A model's stars follow from the published cut points alone: energy at or below cut 1 earns 5 stars, at or
   below cut 2 earns 4, and so on; above cut 4 earns 1 star. Cut points are in `ratings/thresholds.json`.
 """
+
+
+_VERIFICATIONS = """\
+## Verifications
+
+Config `verifications`: re-measurements of published results by another worker of the same hardware class
+(`energy-score verify`), one row each: the result id, the verifier, its hardware, the published and remeasured
+figures of the scored device with their 95% intervals, their ratio, and a verdict: `disagrees` when each mean
+lies outside the other's interval. A result is never replaced by its verification.
+`load_dataset(repo, "verifications", split="train")`."""
 
 
 def _task_counts(frame_or_counts: pd.DataFrame | Mapping[str, int]) -> dict[str, int]:
@@ -130,13 +148,18 @@ def _task_counts(frame_or_counts: pd.DataFrame | Mapping[str, int]) -> dict[str,
     return {str(task): int(n) for task, n in frame_or_counts.items()}
 
 
-def _front_matter(task_configs: Mapping[str, TaskConfig], counts: Mapping[str, int]) -> str:
+def _front_matter(
+    task_configs: Mapping[str, TaskConfig], counts: Mapping[str, int], verifications: bool = False
+) -> str:
     meta: dict[str, object] = {"pretty_name": PRETTY_NAME, "license": LICENSE, "tags": TAGS}
     configs = [
         {"config_name": task, "data_files": [{"split": "train", "path": f"data/{task}/*.parquet"}]}
         for task in sorted(task_configs)
         if counts.get(task, 0) > 0
     ]
+    if verifications:  # its own config: re-measurements of published results (leaderboard_data.verifications)
+        path = f"{VERIFICATIONS_PREFIX}*.parquet"
+        configs.append({"config_name": VERIFICATIONS_CONFIG, "data_files": [{"split": "train", "path": path}]})
     if configs:
         meta["configs"] = configs
     return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n"
@@ -211,8 +234,12 @@ def render_dataset_card(
     thresholds: RatingThresholds,
     *,
     repo_id: str = "ORG/results",
+    verifications: bool = False,
 ) -> str:
-    """README.md of the results dataset; `frame_or_counts` is the results frame or results per task."""
+    """README.md of the results dataset; `frame_or_counts` is the results frame or results per task.
+
+    With `verifications`, the card also lists the `verifications` config (re-measurements of published results).
+    """
     counts = _task_counts(frame_or_counts)
     intro = (
         f"# {PRETTY_NAME}\n\n"
@@ -229,4 +256,6 @@ def render_dataset_card(
         _thresholds_section(thresholds),
         _usage(repo_id, task_configs, counts),
     ]
-    return _front_matter(task_configs, counts) + "\n" + "\n\n".join(sections) + "\n"
+    if verifications:
+        sections.append(_VERIFICATIONS)
+    return _front_matter(task_configs, counts, verifications) + "\n" + "\n\n".join(sections) + "\n"

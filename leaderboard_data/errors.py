@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from leaderboard_data.records import ErrorKind  # records imports this module, so only for the annotation
+
 
 class EnergyScoreError(Exception):
     """Base of every error the data layer raises on purpose."""
@@ -38,6 +43,15 @@ class FileNotInStoreError(StoreError):
 
 class SubmissionError(EnergyScoreError):
     """A submission was refused; the message says why in words a submitter understands."""
+
+
+class ModelCheckError(SubmissionError):
+    """A model that cannot be benchmarked; `kind` says why for the request record, the message says it in words."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
 
 
 class DuplicateRequestError(SubmissionError):

@@ -2,7 +2,8 @@
 
 A source answers two questions: what is this model at this revision (`info`, which pins the revision to an
 immutable id), and give me its files (`download`, which fetches only config, tokenizer and safetensors files,
-never pickles or Python code). Whether the model may be benchmarked is decided in `model_checks`.
+never pickles or Python code). What a folder says about its model is read by `model_files`; whether the model
+may be benchmarked is decided in `model_checks`.
 
 Example:
     >>> source = LocalModelSource(Path("energy-score-data/models"))
@@ -20,7 +21,6 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -39,20 +39,18 @@ from huggingface_hub.errors import (
     SafetensorsParsingError,
 )
 
-from leaderboard_data.errors import StoreError, TransientStoreError
-from leaderboard_data.model_checks import (
+from leaderboard_data.errors import ModelCheckError, StoreError, TransientStoreError
+from leaderboard_data.model_checks import gated_refusal
+from leaderboard_data.model_files import (
     DIFFUSERS_INDEX,
     TRANSFORMERS_CONFIG,
-    ModelCheckError,
+    ModelInfo,
     check_config_size,
-    count_folder_parameters,
-    gated_refusal,
+    describe_folder,
     is_hidden,
     is_pipeline,
     list_model_files,
     parse_json_object,
-    read_card_metadata,
-    read_model_config,
     weight_files_to_count,
 )
 from leaderboard_data.records import ErrorKind
@@ -79,33 +77,6 @@ def is_allowed_file(path: str) -> bool:
     if any(fnmatchcase(path, p) for p in FORBIDDEN_PATTERNS):
         return False
     return any(fnmatchcase(path, p) for p in ALLOWED_PATTERNS)
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What a source knows about one model at one pinned revision.
-
-    Attributes:
-        model_id: 'org/name' or 'name'.
-        sha: the pinned revision: a Hub commit sha (40 hex) or a local content hash (64 hex).
-        private: only visible with a token; such models are refused.
-        gated: downloads need accepted conditions; such models are refused.
-        pipeline_tag: the Hub's (or the model card's) task tag, e.g. 'text-generation'.
-        library_name: 'transformers', 'diffusers', 'sentence-transformers'...
-        files: every file of the revision, relative POSIX paths, sorted.
-        config: config.json, or model_index.json for a diffusers pipeline; None when there is neither.
-        num_parameters: from safetensors metadata; None when unknown.
-    """
-
-    model_id: str
-    sha: str
-    private: bool
-    gated: bool
-    pipeline_tag: str | None
-    library_name: str | None
-    files: tuple[str, ...]
-    config: dict[str, Any] | None
-    num_parameters: int | None
 
 
 class ModelSource(ABC):
@@ -164,19 +135,7 @@ class LocalModelSource(ModelSource):
                 ErrorKind.NOT_FOUND,
                 f"revision {revision[:64]!r} of model {model_id} not found; its current content hash is {sha}.",
             )
-        config = read_model_config(folder, files, model_id)
-        pipeline_tag, library_name = read_card_metadata(folder, files)
-        return ModelInfo(
-            model_id=model_id,
-            sha=sha,
-            private=False,
-            gated=False,
-            pipeline_tag=pipeline_tag,
-            library_name=library_name,
-            files=files,
-            config=config,
-            num_parameters=count_folder_parameters(folder, files, config, model_id),
-        )
+        return describe_folder(folder, model_id, sha, files)
 
     def download(self, model_id: str, sha: str, dest: Path | None = None) -> Path:
         """Without `dest`: the model's own folder, once its hash is checked (it is never copied).
@@ -218,7 +177,7 @@ class LocalModelSource(ModelSource):
     def _existing_dir(self, model_id: str) -> Path:
         folder = self.model_dir(model_id)
         if not folder.is_dir():
-            raise _not_found(model_id, f"does not exist in the local models folder {self.models_root}")
+            raise _not_found(model_id, "does not exist in the local models folder")
         return folder
 
 

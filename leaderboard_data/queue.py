@@ -309,19 +309,16 @@ class RequestQueue:
         return self._read().find(request_id)
 
     def position(self, request_id: str) -> int | None:
-        """1-based place of a PENDING request in claim order, None if it is not pending.
+        """1-based place of a waiting request in claim order (`queue_positions`), None if it is not waiting.
 
         The order spans every pending request, whatever its task, and counts leases past expiry as reaped.
         """
+        from leaderboard_data.queue_positions import queue_positions  # it builds on claim_order, defined here
+
         snapshot = self._read()
         snapshot.find(request_id)
-        view = dict(snapshot.requests)
-        view.update((r.request_id, r) for r in self._reaped(snapshot, self._now()))
-        if view[request_id].status != RequestStatus.PENDING:
-            return None
-        pending = [r for r in view.values() if r.status == RequestStatus.PENDING]
-        order = claim_order(pending, self._running_counts(view.values()))
-        return next(i for i, r in enumerate(order, start=1) if r.request_id == request_id)
+        now = self._now()
+        return queue_positions(snapshot.requests.values(), now, max_attempts=self.max_attempts).get(request_id)
 
     # Committing
 

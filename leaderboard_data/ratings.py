@@ -1,9 +1,15 @@
 """Star ratings: 1 star (most energy) to 5 stars (least) within a cohort of comparable results.
 
-A cohort is (task, hardware_class), plus size_class when the task config sets `rate_by_size_class`; only results
-measured under the task's current `config_version` are rated together. The published thresholds are four
+A cohort is (task, hardware_class, scored_device), plus size_class when the task config sets
+`rate_by_size_class`, plus the measurement protocol (`cohort_protocol`: "native", or an imported signature); only
+results measured under the task's current `config_version` are rated together. The published thresholds are four
 ascending cut points in Wh per 1,000 queries, so any client can reproduce a model's stars from them alone:
 an energy <= cut 1 earns 5 stars, <= cut 2 earns 4, <= cut 3 earns 3, <= cut 4 earns 2, anything above 1.
+
+Each (model, revision, precision) has one rated row per cohort: its latest valid result. Older results stay in
+the frame as history (no stars, no rank, a note that says what superseded them); a result marked `unstable` (its
+CV over repetitions stayed above the config's threshold) is shown with a note but never rated or ranked. Ranks
+within a cohort are dense: 1..k with no gap, equal energies sharing a rank.
 
 Two methods:
 - "quintile" (default): rank-based quintiles, so each star band holds about a fifth of the cohort and a single
@@ -47,7 +53,13 @@ RATING_INPUT_COLUMNS = [
     "precision",
     "scored_energy_wh_per_1k",
     "finished_at",
+    "scored_device",
 ]
+# Columns read when present, with the value an absent column means (older results predate them).
+RATING_OPTIONAL_COLUMNS: dict[str, object] = {"unstable": False, "cohort_protocol": "native"}
+NATIVE_PROTOCOL = "native"
+SUPERSEDED_NOTE = "history: superseded by a later result of the same model in this cohort"
+UNSTABLE_NOTE = "unstable: CV over repetitions stayed above the config's threshold; shown, not rated"
 
 
 class _Frozen(BaseModel):
@@ -68,6 +80,8 @@ class CohortThresholds(_Frozen):
     config_version: str
     hardware_class: str
     size_class: str | None = None
+    scored_device: str | None = Field(default=None, description="gpu or cpu; None in files that predate it")
+    cohort_protocol: str = NATIVE_PROTOCOL
     n: int = Field(ge=0, description="distinct (model, revision, precision) entries in the cohort")
     cuts_wh_per_1k: list[float] | None = Field(
         default=None, description="4 ascending cut points in Wh per 1,000 queries; None when not rated"
@@ -91,9 +105,20 @@ class RatingThresholds(_Frozen):
     cohorts: dict[str, CohortThresholds]
 
 
-def cohort_key(task: str, hardware_class: str, size_class: str | None = None) -> str:
-    """The cohort's name, e.g. 'text_generation/nvidia-h100/A' or 'image_classification/cpu-x86_64'."""
-    return f"{task}/{hardware_class}" if size_class is None else f"{task}/{hardware_class}/{size_class}"
+def cohort_key(
+    task: str,
+    hardware_class: str,
+    size_class: str | None = None,
+    scored_device: str | None = None,
+    cohort_protocol: str = NATIVE_PROTOCOL,
+) -> str:
+    """The cohort's name, e.g. 'text_generation/nvidia-h100x1/gpu/A' or 'image_classification/cpu-epyc-2c/cpu';
+    a non-native protocol is appended ('.../imported:<signature>')."""
+    parts = [task, hardware_class]
+    parts += [scored_device] if scored_device is not None else []
+    parts += [size_class] if size_class is not None else []
+    parts += [cohort_protocol] if cohort_protocol != NATIVE_PROTOCOL else []
+    return "/".join(parts)
 
 
 def stars_from_cuts(energy_wh_per_1k: float, cuts: Sequence[float]) -> int:
@@ -132,10 +157,50 @@ def equal_width_cuts(sorted_energies: Sequence[float]) -> list[float]:
 _CUTTERS = {"quintile": quintile_cuts, "equal_width": equal_width_cuts}
 
 
-def _latest_per_entry(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per (model, revision, precision), the latest finished, so a re-run model counts once."""
-    ordered = rows.sort_values("finished_at", kind="stable")
-    return ordered.drop_duplicates(["model_id", "revision", "precision"], keep="last")
+def _with_optional_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every RATING_OPTIONAL_COLUMNS column, absent ones (and missing values) at their default."""
+    out = frame.copy()
+    for name, default in RATING_OPTIONAL_COLUMNS.items():
+        if name not in out.columns:
+            out[name] = [default] * len(out)
+        else:
+            out[name] = [default if _missing(v) else v for v in out[name]]
+    return out
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _row_cohort_keys(frame: pd.DataFrame, scopes: Mapping[str, TaskRatingScope]) -> list[str]:
+    """Each row's cohort key; size class only where its task's scope rates by size class."""
+    keys = []
+    for task, hw, size, device, protocol in zip(
+        frame["task"],
+        frame["hardware_class"],
+        frame["size_class"],
+        frame["scored_device"],
+        frame["cohort_protocol"],
+        strict=True,
+    ):
+        scope = scopes.get(str(task))
+        by_size = scope is not None and scope.rate_by_size_class
+        keys.append(cohort_key(str(task), str(hw), str(size) if by_size else None, str(device), str(protocol)))
+    return keys
+
+
+def _rated_mask(frame: pd.DataFrame, cohorts: Sequence[str]) -> pd.Series:
+    """True for the one row per (model, revision, precision, cohort, config version) that is rated: the latest
+    finished result not marked unstable. `frame` has the optional columns filled in."""
+    valid = ~frame["unstable"].astype(bool)
+    candidates = frame.assign(_cohort=list(cohorts), _order=range(len(frame)))[valid.to_numpy()]
+    tie_break = ["result_id"] if "result_id" in candidates.columns else []
+    ordered = candidates.sort_values(["finished_at", *tie_break, "_order"], kind="stable")
+    entry = ["model_id", "revision", "precision", "_cohort", "config_version"]
+    latest = ordered.drop_duplicates(entry, keep="last")["_order"]
+    mask = pd.Series(False, index=frame.index)
+    mask.iloc[latest.to_numpy()] = True
+    return mask  # `frame` has a RangeIndex here, so positions and labels agree
 
 
 def _cohort_thresholds(
@@ -164,24 +229,30 @@ def compute_thresholds(
         for task, config in task_configs.items()
     }
     cohorts: dict[str, CohortThresholds] = {}
-    for task, scope in sorted(scopes.items()):
-        rows = frame[(frame["task"] == task) & (frame["config_version"] == scope.config_version)]
-        if rows.empty:
-            continue
-        entries = _latest_per_entry(rows)
-        keys = ["hardware_class", "size_class"] if scope.rate_by_size_class else ["hardware_class"]
-        for group, members in entries.groupby(keys, sort=True):
-            hardware_class = str(group[0])
-            size_class = str(group[1]) if scope.rate_by_size_class else None
-            energies = [float(e) for e in members["scored_energy_wh_per_1k"]]
-            cohort = {
-                "task": task,
-                "config_version": scope.config_version,
-                "hardware_class": hardware_class,
-                "size_class": size_class,
-            }
-            key = cohort_key(task, hardware_class, size_class)
-            cohorts[key] = _cohort_thresholds(cohort, energies, method, min_cohort_size)
+    if frame.empty:
+        return RatingThresholds(
+            method=method, min_cohort_size=min_cohort_size, computed_at=now or utc_now(), tasks=scopes, cohorts={}
+        )
+    full = _with_optional_columns(frame).reset_index(drop=True)
+    keys = _row_cohort_keys(full, scopes)
+    current = [
+        task in scopes and version == scopes[task].config_version
+        for task, version in zip(full["task"], full["config_version"], strict=True)
+    ]
+    rated = full.assign(_cohort=keys)[(_rated_mask(full, keys) & pd.Series(current, index=full.index)).to_numpy()]
+    for key, members in sorted(rated.groupby("_cohort", sort=False), key=lambda item: str(item[0])):
+        first = members.iloc[0]
+        task = str(first["task"])
+        cohort = {
+            "task": task,
+            "config_version": scopes[task].config_version,
+            "hardware_class": str(first["hardware_class"]),
+            "size_class": str(first["size_class"]) if scopes[task].rate_by_size_class else None,
+            "scored_device": str(first["scored_device"]),
+            "cohort_protocol": str(first["cohort_protocol"]),
+        }
+        energies = [float(e) for e in members["scored_energy_wh_per_1k"]]
+        cohorts[str(key)] = _cohort_thresholds(cohort, energies, method, min_cohort_size)
     return RatingThresholds(
         method=method, min_cohort_size=min_cohort_size, computed_at=now or utc_now(), tasks=scopes, cohorts=cohorts
     )
@@ -202,33 +273,39 @@ def _rate_row(
     return stars, cohort.note if stars is None else ""
 
 
-def _row_cohort_key(thresholds: RatingThresholds, task: str, hardware_class: str, size_class: str) -> str:
-    scope = thresholds.tasks.get(task)
-    by_size = scope is not None and scope.rate_by_size_class
-    return cohort_key(task, hardware_class, size_class if by_size else None)
-
-
 def apply_ratings(frame: pd.DataFrame, thresholds: RatingThresholds) -> pd.DataFrame:
-    """A copy of `frame` with `stars` (Int64, None when not rated), `cohort`, `rating_note` and `rank`.
+    """A copy of `frame` with `stars` (Int64, None when not rated), `cohort`, `rating_note` and `rank` (Int64).
 
-    `rank` is 1 for the least energy within (cohort, config_version); equal energies share a rank.
+    Only each entry's latest valid result in its cohort is rated and ranked (see the module docstring); `rank`
+    is dense within (cohort, config_version): 1 for the least energy, equal energies share a rank, no gaps.
     """
     rated = frame.copy()
-    cohorts = [
-        _row_cohort_key(thresholds, str(task), str(hw), str(size))
-        for task, hw, size in zip(rated["task"], rated["hardware_class"], rated["size_class"], strict=True)
-    ]
-    outcomes = [
-        _rate_row(thresholds, str(task), str(version), key, float(energy))
-        for task, version, key, energy in zip(
-            rated["task"], rated["config_version"], cohorts, rated["scored_energy_wh_per_1k"], strict=True
-        )
-    ]
+    full = _with_optional_columns(frame).reset_index(drop=True)
+    cohorts = _row_cohort_keys(full, thresholds.tasks)
+    current = _rated_mask(full, cohorts)
+    outcomes: list[tuple[int | None, str]] = []
+    for task, version, key, energy, is_current, unstable in zip(
+        full["task"],
+        full["config_version"],
+        cohorts,
+        full["scored_energy_wh_per_1k"],
+        current,
+        full["unstable"],
+        strict=True,
+    ):
+        if bool(unstable):
+            outcomes.append((None, UNSTABLE_NOTE))
+        elif not is_current:
+            outcomes.append((None, SUPERSEDED_NOTE))
+        else:
+            outcomes.append(_rate_row(thresholds, str(task), str(version), key, float(energy)))
     rated["stars"] = pd.array([stars for stars, _ in outcomes], dtype="Int64")
     rated["cohort"] = cohorts
     rated["rating_note"] = [note for _, note in outcomes]
-    ranks = rated.groupby(["cohort", "config_version"])["scored_energy_wh_per_1k"].rank(method="min")
-    rated["rank"] = pd.array([None if math.isnan(r) else int(r) for r in ranks], dtype="Int64")
+    ranked = full.assign(cohort=cohorts)[current.to_numpy()]
+    ranks = ranked.groupby(["cohort", "config_version"])["scored_energy_wh_per_1k"].rank(method="dense")
+    rank_of = dict(zip(ranked.index, ranks, strict=True))
+    rated["rank"] = pd.array([int(rank_of[i]) if i in rank_of else None for i in full.index], dtype="Int64")
     return rated
 
 

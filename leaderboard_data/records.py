@@ -201,6 +201,14 @@ class HardwareFingerprint(_Record):
     node: str | None = Field(default=None, description="host that ran the benchmark")
 
 
+class MeteredGpu(_Record):
+    """One GPU whose NVML energy counter the result's GPU figures come from, resolved from torch's device."""
+
+    uuid: str = Field(min_length=1, description="NVML UUID, e.g. GPU-5b3c...")
+    name: str
+    power_limit_w: float | None = Field(default=None, description="enforced power limit; None where unsupported")
+
+
 class Outputs(_Record):
     """What the model produced over one repetition's measured passes."""
 
@@ -255,6 +263,14 @@ class Result(_Record):
     started_at: datetime
     finished_at: datetime
     worker_id: str
+    metered_gpus: list[MeteredGpu] = Field(default_factory=list, description="the GPUs the GPU figures cover")
+    distinct_samples: int | None = Field(
+        default=None, ge=1, description="distinct dataset rows used; below `samples` when rows were reused"
+    )
+    source: str = Field(default="native", max_length=200, description='"native", or "imported (optimum-benchmark X.Y)"')
+    provenance: dict[str, Any] | None = Field(
+        default=None, description="an imported report's config: model, backend, scenario settings, versions"
+    )
     unstable: bool = Field(default=False, description="CV over repetitions stayed above the threshold: no stars")
     cv_over_repetitions: float | None = Field(default=None, description="CV of the scored figure over repetitions")
     cpu_power_model: dict[str, str] | None = Field(
@@ -266,3 +282,42 @@ class Result(_Record):
     def figure(self, phase: str, device: str) -> EnergyFigure | None:
         """The figure for one phase and device, or None if it was not measured."""
         return next((f for f in self.energy if f.phase == phase and f.device == device), None)
+
+
+class Verification(_Record):
+    """One re-measurement of a published result on the same hardware class, by another worker.
+
+    The figures are the scored device's total energy, Wh per 1,000 queries, with their 95% intervals. The
+    verdict is "disagrees" only when each mean lies outside the other's interval.
+    """
+
+    schema_version: Literal[1] = 1
+    verification_id: str = Field(pattern=r"^[a-z0-9]{8,64}$")
+    result_id: str = Field(pattern=r"^[a-z0-9]{8,64}$")
+    model_id: str = Field(min_length=1, max_length=96)
+    revision: str
+    task: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
+    config_version: str
+    scored_device: Literal["gpu", "cpu"]
+    published_worker_id: str
+    verifier_worker_id: str = Field(min_length=1, max_length=200)
+    hardware: HardwareFingerprint
+    published_wh_per_1k: float = Field(gt=0)
+    published_ci95_low_wh_per_1k: float
+    published_ci95_high_wh_per_1k: float
+    remeasured_wh_per_1k: float = Field(gt=0)
+    remeasured_ci95_low_wh_per_1k: float
+    remeasured_ci95_high_wh_per_1k: float
+    remeasured_measured: bool = Field(description="the remeasured figure came from a hardware counter")
+    remeasured_repetitions: int = Field(ge=1)
+    ratio: float = Field(gt=0, description="remeasured / published")
+    within_published_interval: bool
+    intervals_overlap: bool
+    verdict: Literal["agrees", "disagrees"]
+    measured_at: datetime
+
+    @model_validator(mode="after")
+    def _verifier_is_not_the_author(self) -> Verification:
+        if self.verifier_worker_id == self.published_worker_id:
+            raise ValueError("a result cannot be verified by the worker that measured it")
+        return self

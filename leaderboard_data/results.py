@@ -25,10 +25,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from leaderboard_data.badges import badge_files
 from leaderboard_data.configs import TaskConfig
-from leaderboard_data.dataset_card import render_dataset_card
+from leaderboard_data.dataset_card import VERIFICATIONS_PREFIX, render_dataset_card
 from leaderboard_data.errors import ConflictError, FileNotInStoreError, RecordValidationError
-from leaderboard_data.ratings import RATING_INPUT_COLUMNS, RatingMethod, compute_thresholds, thresholds_to_json
+from leaderboard_data.ratings import (
+    RATING_INPUT_COLUMNS,
+    RATING_OPTIONAL_COLUMNS,
+    RatingMethod,
+    apply_ratings,
+    compute_thresholds,
+    thresholds_to_json,
+)
 from leaderboard_data.records import EnergyFigure, Result
 from leaderboard_data.stores.base import AddFile, CommitOperation, DeleteFile, Store
 
@@ -100,6 +108,8 @@ RESULT_SCHEMA: pa.Schema = pa.schema(
         ("country_iso_code", pa.string()),
         ("started_at", _UTC_TIMESTAMP),
         ("finished_at", _UTC_TIMESTAMP),
+        ("source", pa.string()),
+        ("cohort_protocol", pa.string()),
         ("phases_json", pa.string()),
         ("record_json", pa.string()),
     ]
@@ -107,7 +117,7 @@ RESULT_SCHEMA: pa.Schema = pa.schema(
 RESULT_COLUMNS: list[str] = list(RESULT_SCHEMA.names)
 
 # What publishing needs to know about the results already there: ids, and the inputs of ratings and the card.
-_SUMMARY_COLUMNS = ["result_id", *RATING_INPUT_COLUMNS]
+_SUMMARY_COLUMNS = ["result_id", *RATING_INPUT_COLUMNS, *(c for c in RATING_OPTIONAL_COLUMNS if c in RESULT_COLUMNS)]
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -123,6 +133,13 @@ def _device_columns(device: str, figure: EnergyFigure | None) -> dict[str, Any]:
         f"{device}_energy_ci95_high": figure.ci95_high_wh_per_1k if figure else None,
         f"{device}_energy_measured": figure.measured if figure else None,
     }
+
+
+def cohort_protocol_of(result: Result) -> str:
+    """'native', or the imported protocol's own cohort ('imported:<signature>') when its workload differs."""
+    if result.source == "native":
+        return "native"
+    return str((result.provenance or {}).get("cohort_protocol", "imported:unknown"))
 
 
 def result_to_row(result: Result) -> dict[str, Any]:
@@ -182,6 +199,8 @@ def result_to_row(result: Result) -> dict[str, Any]:
             "country_iso_code": carbon.country_iso_code if carbon else None,
             "started_at": _as_utc(result.started_at),
             "finished_at": _as_utc(result.finished_at),
+            "source": result.source,
+            "cohort_protocol": cohort_protocol_of(result),
             "phases_json": json.dumps([figure.to_dict() for figure in result.energy], sort_keys=True),
             "record_json": result.to_json(),
         }
@@ -226,17 +245,38 @@ def data_files(results_store: Store, task: str | None = None) -> list[str]:
 def _parse_table(path: str, content: bytes, columns: Sequence[str] | None) -> pa.Table:
     """One parquet file, checked against RESULT_SCHEMA; a damaged file is a RecordValidationError naming it."""
     try:
-        table = pq.read_table(pa.BufferReader(content), columns=list(columns) if columns else None)
+        read = list(columns) if columns else None
+        if read:  # an older file may lack an added column: read what it has, fill the rest below
+            present = set(pq.read_schema(pa.BufferReader(content)).names)
+            read = [c for c in read if c in present or c not in _ADDED_COLUMNS]
+        table = pq.read_table(pa.BufferReader(content), columns=read)
         table.validate(full=True)  # parquet has no checksums: damaged strings are caught here, not when read
         names = table.schema.names
     except (pa.ArrowException, OSError, ValueError) as exc:  # damaged names decode as UnicodeDecodeError
         raise RecordValidationError(path, f"not a readable parquet file: {exc}") from exc
     wanted = list(columns) if columns else RESULT_COLUMNS
+    table, names = _with_added_columns(table, names, wanted)
     if names != wanted or not table.schema.equals(pa.schema([RESULT_SCHEMA.field(name) for name in wanted])):
         raise RecordValidationError(
             path, f"schema differs from RESULT_SCHEMA: columns {names[:8]}, types {table.schema.types[:8]}"
         )
     return table
+
+
+# Columns added after results were first published, with the value older rows stand for.
+_ADDED_COLUMNS: dict[str, object] = {"unstable": False, "source": "native", "cohort_protocol": "native"}
+
+
+def _with_added_columns(table: pa.Table, names: list[str], wanted: Sequence[str]) -> tuple[pa.Table, list[str]]:
+    """An older file lacks the added columns: fill them with their defaults, in schema order."""
+    missing = [name for name in wanted if name not in names and name in _ADDED_COLUMNS]
+    if not missing or any(name not in wanted for name in names):
+        return table, names
+    for name in missing:
+        filler = pa.array([_ADDED_COLUMNS[name]] * table.num_rows, RESULT_SCHEMA.field(name).type)
+        table = table.append_column(name, filler)
+    table = table.select([name for name in wanted if name in table.schema.names])
+    return table, table.schema.names
 
 
 def _read_tables(
@@ -451,6 +491,7 @@ class ResultsPublisher:
             ]
             added = _to_frame(results_to_table(list(new.values())).select(_SUMMARY_COLUMNS))
             operations += self._metadata_operations(pd.concat([summary, added], ignore_index=True))
+            operations += self._badge_operations(list(new.values()))
             message = f"Publish {len(new)} result(s): " + ", ".join(list(new)[:10])
             try:
                 self.results_store.commit(operations, parent_revision=parent, message=message)
@@ -459,13 +500,37 @@ class ResultsPublisher:
                 logger.info("results store moved while publishing; retrying")
         raise self._gave_up("publish results")
 
-    def _metadata_operations(self, summary: pd.DataFrame) -> list[AddFile]:
+    def current_metadata_operations(self, *, verifications: bool = False) -> list[AddFile]:
+        """The card and thresholds for the results present now, for a commit that adds other records with them
+        (verifications: `verifications=True` when that commit adds some)."""
+        summary, _ = _load_summary(self.results_store)
+        return self._metadata_operations(summary, verifications=verifications)
+
+    def _metadata_operations(self, summary: pd.DataFrame, *, verifications: bool = False) -> list[AddFile]:
         thresholds = compute_thresholds(summary, self.task_configs, self.rating_method, self.min_cohort_size)
-        card = render_dataset_card(self.task_configs, summary, thresholds, repo_id=self.results_store.location)
+        verifications = verifications or bool(self.results_store.list_files(VERIFICATIONS_PREFIX))
+        card = render_dataset_card(
+            self.task_configs, summary, thresholds, repo_id=self.results_store.location, verifications=verifications
+        )
         return [
             AddFile(THRESHOLDS_PATH, thresholds_to_json(thresholds).encode()),
             AddFile(CARD_PATH, card.encode()),
         ]
+
+    def _badge_operations(self, results: Sequence[Result]) -> list[AddFile]:
+        """The badges (`leaderboard_data.badges`) of every model in the tasks these results join.
+
+        A new result can move the stars of its whole cohort, so each touched task's badges are redrawn, rated
+        as the thresholds of the same commit rate them; unchanged files are skipped by the Hub client.
+        """
+        tasks = sorted({r.task for r in results})
+        tables, _ = _read_readable_tables(
+            self.results_store, [p for t in tasks for p in data_files(self.results_store, t)]
+        )
+        frame = _to_frame(_concat_sorted([*tables.values(), results_to_table(list(results))], RESULT_SCHEMA))
+        thresholds = compute_thresholds(frame, self.task_configs, self.rating_method, self.min_cohort_size)
+        files = badge_files(apply_ratings(frame, thresholds), self.task_configs)
+        return [AddFile(path, content) for path, content in files.items()]
 
     def _differs(self, operation: AddFile) -> bool:
         """Whether writing this file changes the store, ignoring the thresholds' computation time."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.errors import SubmissionError
-from leaderboard_data.model_checks import CheckedModel, check_model
+from leaderboard_data.model_checks import CheckedModel, check_model, suggest_task
 from leaderboard_data.model_ids import validate_model_id
 from leaderboard_data.queue import RequestQueue, SubmissionQuota
 from leaderboard_data.records import Request
@@ -25,6 +25,8 @@ class SubmissionReceipt:
     request: Request
     position: int | None
     checked: CheckedModel
+    task_suggested: bool = False
+    """True when the submitter named no task and it was told from the model's pipeline tag or architecture."""
 
 
 def default_precision(task_config: TaskConfig, stores: Stores) -> str:
@@ -37,18 +39,22 @@ def submit_model(
     task_configs: dict[str, TaskConfig],
     model_id: str,
     *,
-    task: str,
+    task: str | None,
     revision: str | None,
     precision: str | None,
     submitter: str,
     quota: SubmissionQuota | None = None,
 ) -> SubmissionReceipt:
-    """Validate and queue one model for one task; raises a SubmissionError subclass with a readable reason."""
+    """Validate and queue one model for one task; raises a SubmissionError subclass with a readable reason.
+
+    Without a task (None or ""), the task is suggested from the model's Hub pipeline tag or architecture."""
     model_id = validate_model_id(model_id)
-    if task not in task_configs:
+    if task and task not in task_configs:
         raise SubmissionError(f"unknown task {task[:64]!r}; choose one of: {', '.join(sorted(task_configs))}")
-    task_config = task_configs[task]
     info = stores.models.info(model_id, revision)
+    task_suggested = not task
+    task = task or suggest_task(info, task_configs)
+    task_config = task_configs[task]
     checked = check_model(info, task_config)
     queue = RequestQueue(stores.requests, task_configs, quota=quota or SubmissionQuota())
     request = queue.submit(
@@ -59,4 +65,5 @@ def submit_model(
         submitter=submitter,
         num_parameters=checked.num_parameters,
     )
-    return SubmissionReceipt(request=request, position=queue.position(request.request_id), checked=checked)
+    position = queue.position(request.request_id)
+    return SubmissionReceipt(request=request, position=position, checked=checked, task_suggested=task_suggested)

@@ -39,7 +39,8 @@ def summary_table(result: Result) -> str:
     missing += "".join(f"\nmissing: {m.phase} on {m.device}: {m.reason}" for m in result.missing_figures)
     return (
         f"{result.model_id} on {result.task} (config {result.config_version}), {result.device}, "
-        f"hardware {result.hardware.hardware_class}, {result.samples} queries x {result.repetitions} repetitions\n"
+        f"hardware {result.hardware.hardware_class}, {result.samples} queries x {result.repetitions} repetitions"
+        f"{_distinct_note(result)}\n"
         f"{table}{missing}\n"
         f"scored ({result.scored_device}): {result.scored_energy_wh_per_1k:.5g} Wh per 1,000 queries; "
         f"latency {result.latency_s_mean * 1000:.1f} ms mean, {result.latency_s_p95 * 1000:.1f} ms p95; "
@@ -72,6 +73,23 @@ def _checks_line(result: Result) -> str:
             f"{model.get('tdp_w', '?')} W{' (generic default)' if model.get('generic_tdp') == 'true' else ''}"
         )
     return "; ".join(parts)
+
+
+def reused_rows_warning(result: Result) -> str | None:
+    """A warning when the dataset held fewer distinct rows than the samples asked for, so rows were reused."""
+    distinct = result.distinct_samples
+    if distinct is None or distinct >= result.samples:
+        return None
+    return (
+        f"warning: the dataset holds {distinct} distinct rows, fewer than the {result.samples} samples asked for; "
+        f"rows were reused ({result.samples / distinct:.1f}x on average). The figure is per query, but the inputs "
+        "are less varied than the config intends."
+    )
+
+
+def _distinct_note(result: Result) -> str:
+    distinct = result.distinct_samples
+    return "" if distinct is None else f" ({distinct} distinct dataset rows)"
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
@@ -114,6 +132,9 @@ def run_bench_command(args: argparse.Namespace) -> int:
             print(f"failure written to {args.out}", file=sys.stderr)
         return EXIT_FAILED
     print(summary_table(result))
+    warning = reused_rows_warning(result)
+    if warning:
+        print(warning, file=sys.stderr)
     if args.out:
         args.out.write_text(result.to_json(), encoding="utf-8")
         print(f"full record written to {args.out}", file=sys.stderr)

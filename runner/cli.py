@@ -49,6 +49,10 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         submitter=args.submitter or getpass.getuser(),
     )
     print(receipt.request.request_id)
+    if receipt.task_suggested:
+        print(
+            f"no --task given: {receipt.request.task}, from the model's pipeline tag or architecture", file=sys.stderr
+        )
     where = f"position {receipt.position} in the queue" if receipt.position else receipt.request.status.value
     print(
         f"queued {receipt.request.model_id}@{receipt.request.revision[:12]} for {receipt.request.task} "
@@ -107,11 +111,14 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     from leaderboard_data.configs import load_task_configs
     from leaderboard_data.results import ResultsPublisher
     from leaderboard_data.stores import open_stores
+    from leaderboard_data.verifications import VerificationPublisher
 
     stores = open_stores(args.store)
     publisher = ResultsPublisher(stores.requests, stores.results, load_task_configs())
     published = publisher.publish_pending()
     print(f"published {len(published)} result(s)")
+    verified = VerificationPublisher(stores.requests, stores.results, load_task_configs()).publish_pending()
+    print(f"published {len(verified)} verification(s)")
     if args.compact:
         print(f"compacted {publisher.compact()} file(s)")
     return 0
@@ -154,6 +161,18 @@ def _cmd_deploy_space(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from runner.import_command import run_import_command
+
+    return run_import_command(args)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from runner.verification import run_verify_command
+
+    return run_verify_command(args)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from runner.demo import run_demo_command
 
@@ -177,7 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     submit = command("submit", _cmd_submit, "Check a model and queue it for benchmarking on one task.")
     submit.add_argument("model_id", metavar="MODEL_ID", help="Hub model id, e.g. org/name")
-    submit.add_argument("--task", required=True, help="task name, one of configs/*.yaml")
+    submit.add_argument(
+        "--task",
+        help="task name, one of configs/*.yaml (default: suggested from the model's pipeline tag or architecture)",
+    )
     submit.add_argument("--revision", help="branch, tag or commit (default: latest; always pinned to a commit)")
     submit.add_argument("--precision", choices=["float32", "float16", "bfloat16"], help="default: the task's")
     submit.add_argument("--submitter", help="who submits (default: the local user)")
@@ -226,6 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--exit-when-empty", action="store_true", help="exit instead of polling an empty queue")
     run.add_argument("--executor", choices=["local", "ray"], default="local", help="where benchmarks run")
     run.add_argument("--address", help="Ray cluster address (with --executor ray)")
+    run.add_argument(
+        "--verify-share",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of the worker's time spent re-measuring published results of its hardware class when the "
+        "queue is empty (e.g. 0.05)",
+    )
 
     publish = command("publish", _cmd_publish, "Publish finished results to the results dataset.")
     publish.add_argument("--compact", action="store_true", help="also merge per-result files per task")
@@ -241,6 +271,20 @@ def build_parser() -> argparse.ArgumentParser:
     deploy = command("deploy-space", _cmd_deploy_space, "Push the leaderboard app to a Hugging Face Space.")
     deploy.add_argument("repo_id", metavar="ORG/NAME", help="the Space to create or update")
     deploy.add_argument("--dry-run", type=Path, metavar="DIR", help="only write the Space's files into DIR")
+
+    imported = command("import", _cmd_import, "Publish an optimum-benchmark energy_star report as an imported result.")
+    imported.add_argument("report", metavar="REPORT.json", help="benchmark.json, or benchmark_report.json")
+    imported.add_argument("--model", required=True, metavar="ORG/NAME", help="the model the report measured")
+    imported.add_argument("--task", required=True, help="task name, one of configs/*.yaml")
+    imported.add_argument("--revision", help="pinned model revision (40-hex commit sha or 64-hex content hash)")
+    imported.add_argument("--hardware-class", help="default: derived from the report's environment")
+    imported.add_argument("--submitter", help="who imports (default: the local user)")
+
+    verify = command("verify", _cmd_verify, "Re-measure a published result with its exact setup and compare.")
+    verify.add_argument("result_id", metavar="RESULT_ID")
+    verify.add_argument("--device", choices=["cpu", "cuda"], help="default: the published result's device")
+    verify.add_argument("--hardware-class", help="declare the hardware class (a reference machine)")
+    verify.add_argument("--worker-id", help="who verifies (default: host and pid)")
 
     demo = command("demo", _cmd_demo, "Build small models offline, benchmark them on CPU, rank and serve them.")
     demo.add_argument("--no-serve", action="store_true", help="print the rankings and exit")

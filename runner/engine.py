@@ -7,20 +7,18 @@ builds the Result. This module holds the spec, the entry point and failure class
 
 from __future__ import annotations
 
-import json
-import math
-import struct
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from leaderboard_data.configs import TaskConfig
+from leaderboard_data.model_files import folder_parameters
 from leaderboard_data.records import ErrorKind, Result, utc_now
 from runner.assemble import RunFacts, assemble_result, load_check_summary
 from runner.errors import BenchmarkFailure
 from runner.figures import compute_figures
-from runner.meters import EnergyMeter, MeterError, detect_meters
+from runner.meters import EnergyMeter, MeterError, detect_meters, metered_gpus
 from runner.meters.load_monitor import LoadGate, LoadMonitor, gate_from_env, quiet_idle_from_env
 from runner.protocol import Measurement, PhaseClock, ProgressCallback, ProtocolSettings
 from runner.readings import DecodeMethod
@@ -258,7 +256,7 @@ def _execute(spec: BenchmarkSpec, measurement: Measurement) -> Result:
             raise classify_exception(exc, "load") from exc
 
     def read_samples() -> list[dict[str, Any]]:
-        return task.load_samples(spec.dataset_path or spec.task_config.dataset.path, spec.resolved_samples)
+        return task.samples(spec.dataset_path or spec.task_config.dataset.path, spec.resolved_samples)
 
     info, readings = measurement.measure(load, read_samples)
     scored = spec.scored_device
@@ -284,15 +282,27 @@ def _execute(spec: BenchmarkSpec, measurement: Measurement) -> Result:
     load_check = load_check_summary(
         measurement.loads, spec.resolved_load_gate, checks.foreign_cpu_share_max, measurement.remeasured
     )
-    return assemble_result(facts, readings, figures, measurement.meters, cv_max=checks.cv_max, load_check=load_check)
+    return assemble_result(
+        facts,
+        readings,
+        figures,
+        measurement.meters,
+        cv_max=checks.cv_max,
+        load_check=load_check,
+        metered_gpus=metered_gpus(measurement.meters),
+        distinct_samples=task.distinct_samples,
+    )
 
 
 def _check_gpu_memory(spec: BenchmarkSpec) -> None:
-    """Refuse a model whose weights (plus 20%) cannot fit in the GPU's free memory, before loading it."""
+    """Refuse a model whose weights (plus 20%) cannot fit in the GPU's free memory, before loading it.
+
+    The parameter count is the data layer's (`model_files.folder_parameters`), the one submission checked.
+    """
     import torch
 
-    params = count_safetensors_parameters(spec.model_dir)
-    if params == 0:
+    params = folder_parameters(spec.model_dir)
+    if not params:
         return
     need = params * DTYPE_BYTES.get(spec.resolved_precision, 4) * MEMORY_OVERHEAD
     free, total = torch.cuda.mem_get_info()
@@ -302,16 +312,3 @@ def _check_gpu_memory(spec: BenchmarkSpec) -> None:
             f"{params:,} parameters in {spec.resolved_precision} need about {need / 2**30:.1f} GiB "
             f"(weights + 20%); the GPU has {free / 2**30:.1f} GiB free of {total / 2**30:.1f} GiB",
         )
-
-
-def count_safetensors_parameters(model_dir: Path) -> int:
-    """Parameters listed in the safetensors headers under `model_dir` (no tensor is read)."""
-    total = 0
-    for path in sorted(model_dir.rglob("*.safetensors")):
-        with path.open("rb") as fh:
-            (size,) = struct.unpack("<Q", fh.read(8))
-            header = json.loads(fh.read(size))
-        for name, entry in header.items():
-            if name != "__metadata__":
-                total += math.prod(entry["shape"])
-    return total

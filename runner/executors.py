@@ -8,8 +8,9 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+from leaderboard_data.model_files import folder_parameters
 from leaderboard_data.records import ErrorKind, Result
-from runner.engine import DTYPE_BYTES, MEMORY_OVERHEAD, BenchmarkSpec, count_safetensors_parameters
+from runner.engine import DTYPE_BYTES, MEMORY_OVERHEAD, BenchmarkSpec
 from runner.errors import BenchmarkFailure
 from runner.isolation import IsolatedBenchmark
 
@@ -43,7 +44,8 @@ class LocalProcessExecutor:
     """Each benchmark in its own child process on this machine, killed at its wall-clock timeout.
 
     With `memory_limit_mb` (the child's address-space limit), a model whose weights plus 20% cannot fit is
-    refused with OUT_OF_MEMORY before any child starts, as the engine's GPU pre-check does for GPU memory.
+    refused with OUT_OF_MEMORY before any child starts, as the engine's GPU pre-check does for GPU memory; both count
+    parameters as the data layer does (`model_files.folder_parameters`: each weight once).
     """
 
     def __init__(self, memory_limit_mb: int | None = None) -> None:
@@ -61,7 +63,7 @@ class LocalProcessExecutor:
     def _memory_refusal(self, spec: BenchmarkSpec) -> BenchmarkFailure | None:
         if self.memory_limit_mb is None:
             return None
-        params = count_safetensors_parameters(spec.model_dir)
+        params = folder_parameters(spec.model_dir) or 0
         need_mb = params * DTYPE_BYTES.get(spec.resolved_precision, 4) * MEMORY_OVERHEAD / 2**20
         if need_mb <= self.memory_limit_mb:
             return None

@@ -38,8 +38,8 @@ def cpu_model() -> str:
 
 
 def _gpu_facts() -> dict[str, object] | None:
-    """Name, count, driver, power limit and clocks of the GPUs NVML sees; None without NVML or a GPU."""
-    from runner.meters.nvml import NvmlError, visible_gpu_indices
+    """Name, count, driver, power limit and clocks of the GPUs torch runs on; None without NVML or a GPU."""
+    from runner.meters.nvml import NvmlError, resolve_nvml_handles, torch_gpus
 
     try:
         import pynvml
@@ -50,14 +50,11 @@ def _gpu_facts() -> dict[str, object] | None:
     except pynvml.NVMLError:
         return None
     try:
-        count = pynvml.nvmlDeviceGetCount()
-        indices = [i for i in (visible_gpu_indices() or range(count)) if i < count]
-        if not indices:
-            return None
-        handle = pynvml.nvmlDeviceGetHandleByIndex(indices[0])
+        handles = resolve_nvml_handles(torch_gpus())  # the GPUs the model runs on, not every GPU of the node
+        handle = handles[0]
         facts: dict[str, object] = {
             "accelerator_name": _text(pynvml.nvmlDeviceGetName(handle)),
-            "accelerator_count": len(indices),
+            "accelerator_count": len(handles),
             "driver_version": _text(pynvml.nvmlSystemGetDriverVersion()),
         }
         for key, call in (

@@ -411,7 +411,8 @@ class Measurement:
         extra: list[RepetitionReading] = []
         deadline = time.monotonic() + self.settings.extra_budget_s
         scored = self.settings.scored_device
-        while time.monotonic() < deadline:
+        # A repetition is only started when one as long as the mean so far still fits in the budget.
+        while time.monotonic() + _mean_repetition_s([*reps, *extra]) <= deadline:
             probe = _probe_readings(self.device_info(), self.task.phases, method, load, [*reps, *extra])
             cv = scored_cv(probe, scored)
             if cv is None or cv <= self.settings.checks.cv_max:
@@ -432,6 +433,15 @@ def _probe_readings(
     """Readings so far, for the CV check (idle is not needed for it)."""
     empty = Window({}, 0.0)
     return RunReadings(devices, phases, method, load, 1, IdleReading(empty, empty, 0.0), reps)
+
+
+def _mean_repetition_s(reps: list[RepetitionReading]) -> float:
+    """Mean measured time of one repetition (its preprocess, inference and first-phase windows)."""
+    seconds = [
+        r.preprocess.duration_s + r.inference.duration_s + (r.first_phase.duration_s if r.first_phase else 0.0)
+        for r in reps
+    ]
+    return math.fsum(seconds) / len(seconds) if seconds else 0.0
 
 
 def _add(totals: QueryOutput, out: QueryOutput) -> None:

@@ -11,13 +11,10 @@ from typing import Any
 import pandas as pd
 
 from leaderboard_data.configs import TaskConfig
-from leaderboard_data.errors import FileNotInStoreError
-from leaderboard_data.ratings import apply_ratings, compute_thresholds, thresholds_from_json
+from leaderboard_data.rated import load_rated_results
 from leaderboard_data.records import Request
-from leaderboard_data.results import load_results_frame
 from leaderboard_data.stores import Store
-
-THRESHOLDS_PATH = "ratings/thresholds.json"
+from runner import imported_view
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -48,14 +45,9 @@ def format_queue_table(requests: Sequence[Request]) -> str:
 
 def ranked_results(results_store: Store, task_configs: dict[str, TaskConfig], task: str | None) -> pd.DataFrame:
     """Results with stars, ranked within their cohort; stars come from the published thresholds when present."""
-    frame = load_results_frame(results_store, task)
-    if frame.empty:
-        return frame
-    try:
-        thresholds = thresholds_from_json(results_store.read_file(THRESHOLDS_PATH).decode())
-    except FileNotInStoreError:
-        thresholds = compute_thresholds(load_results_frame(results_store), task_configs)
-    rated = apply_ratings(frame, thresholds)
+    rated = load_rated_results(results_store, task_configs, task).frame
+    if rated.empty:
+        return rated
     return rated.sort_values(["task", "cohort", "rank", "model_id"], kind="stable").reset_index(drop=True)
 
 
@@ -66,6 +58,8 @@ def _stars(value: Any) -> str:
 
 
 def _energy(row: pd.Series) -> str:
+    if imported_view.is_imported(row):
+        return imported_view.energy_text(row)
     mark = "measured" if row["scored_energy_measured"] else "estimated"
     low, high = row["scored_energy_ci95_low"], row["scored_energy_ci95_high"]
     return f"{row['scored_energy_wh_per_1k']:.4g} [{low:.3g}, {high:.3g}] ({row['scored_device']}, {mark})"
@@ -104,6 +98,8 @@ def _table_for_task(task: str, frame: pd.DataFrame) -> str:
 
 def format_results(frame: pd.DataFrame, fmt: str) -> str:
     """Render ranked results as a table per task, JSON rows, or CSV."""
+    if fmt in ("json", "csv"):
+        frame = imported_view.with_differences(frame)
     if fmt == "json":
         records = json.loads(frame.drop(columns=["record_json"], errors="ignore").to_json(orient="records"))
         return json.dumps(records, indent=2)
@@ -113,7 +109,11 @@ def format_results(frame: pd.DataFrame, fmt: str) -> str:
         return buffer.getvalue()
     if frame.empty:
         return "(no results yet)"
-    parts = [_table_for_task(str(task), group) for task, group in frame.groupby("task", sort=True)]
+    apart = imported_view.in_own_cohort(frame)
+    ranked = frame[~apart]
+    parts = [_table_for_task(str(task), group) for task, group in ranked.groupby("task", sort=True)]
+    if apart.any():
+        parts.append(imported_view.format_imported_section(frame[apart]))
     legend = (
         "Energy: inference energy of the scored device in Wh per 1,000 queries, mean over repetitions with its "
         "95% interval; 'estimated' means a model of the hardware, not a counter. Stars: 5 = least energy, by "

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from leaderboard_data.configs import TaskConfig, load_task_configs
 from leaderboard_data.errors import LeaseLostError, QueueError, RecordValidationError, StoreError, TransientStoreError
@@ -34,6 +34,9 @@ from leaderboard_data.stores import Stores, open_stores
 from runner.engine import BenchmarkSpec
 from runner.errors import BenchmarkFailure, BenchmarkLost
 from runner.executors import BenchmarkHandle, Executor, LocalProcessExecutor
+
+if TYPE_CHECKING:
+    from runner.verification import VerifyScheduler
 
 log = logging.getLogger("energy_score.worker")
 T = TypeVar("T")
@@ -99,6 +102,7 @@ class Worker:
         self.publisher = ResultsPublisher(stores.requests, stores.results, task_configs)
         self.stats = WorkerStats()
         self._stop = threading.Event()
+        self.verifier: VerifyScheduler | None = None  # `--verify-share`: re-measures others' results when idle
 
     def stop(self) -> None:
         self._stop.set()
@@ -140,6 +144,8 @@ class Worker:
                 if job is not None:
                     jobs.append(job)
             if not jobs:
+                if queue_empty and self.verifier is not None:
+                    self.verifier.run_if_due(lambda: self.stopping)
                 if self._quota_reached(started) or (queue_empty and self.options.exit_when_empty):
                     break
                 if queue_empty:
@@ -358,6 +364,19 @@ def run_worker_command(args: argparse.Namespace) -> int:
             address=args.address, device=args.device, hardware_class=args.hardware_class, store_spec=stores.spec
         )
     worker = Worker(stores, load_task_configs(), options, executor)
+    if args.verify_share:
+        from runner.hardware import fingerprint
+        from runner.verification import VerifyScheduler
+
+        worker.verifier = VerifyScheduler(
+            stores,
+            worker.task_configs,
+            share=args.verify_share,
+            worker_id=options.worker_id,
+            device=options.device,
+            hardware_class=options.hardware_class or fingerprint(options.device).hardware_class,
+            executor=executor,
+        )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s: finishing cleanly", signal.Signals(signum).name)

@@ -30,8 +30,10 @@ METHOD = """
   runs several times, and the table gives the mean with a 95% confidence interval.
 - **Idle baseline.** Power with the model loaded and idle is measured before and after the passes and reported
   beside the gross energy.
-- **Comparability.** Results are ranked only against results of the same task, config version and hardware class
-  (and size class for text generation). A new config version starts a new ranking.
+- **Comparability.** Results are ranked only against results of the same task, config version, hardware class
+  and scored device (and size class for text generation; imported results of another protocol apart). A new
+  config version starts a new ranking. A model counts once per cohort, with its latest valid result; earlier
+  results stay listed as history, unranked, and an unstable result is shown without stars.
 """
 
 STARS_INTRO = """
@@ -98,6 +100,30 @@ def dataset_snippet(location: str, task: str) -> str:
         "```\n"
     )
 
+
+BADGES = """
+## Badges for model cards
+
+Every (model, task) with a result has a badge at `/badge/<org>/<name>/<task>.svg` on this Space, and a copy at
+`badges/<org>/<name>/<task>.svg` in the results dataset, rewritten whenever results of that task are published.
+It shows the model's latest rated result for the task: stars out of 5, Wh per 1,000 queries ("est." when the
+figure is estimated rather than measured), the task and the hardware class. A model whose results are not rated
+(cohort too small, unstable over repetitions, an older config version) gets a grey badge that says "not rated",
+with the reason in its tooltip, never stars. The Model tab gives the Markdown to paste.
+"""
+
+OVERVIEW = """
+Energy per query spans orders of magnitude across tasks: Luccioni, Jernite & Strubell ("Power Hungry Processing",
+FAccT 2024) found image generation the costliest by far. Each point is one model (its latest result on the
+hardware class), the red bar each task's median; the axis is logarithmic. Only results on the same hardware class
+are shown together.
+"""
+
+COMPARE = """
+Pick 2 to 4 results of one task. Where two 95% intervals overlap, the results are **not distinguishable at
+95 %**: the measurements cannot tell which model uses less energy. Where they do not overlap, the difference is
+real at that level.
+"""
 
 SUBMIT_HELP = """
 Queue a model for one task. The model must be public, load without remote code, ship safetensors weights and fit

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,18 +18,18 @@ import numpy as np
 import pandas as pd
 
 from leaderboard_data.configs import TaskConfig
-from leaderboard_data.errors import FileNotInStoreError
-from leaderboard_data.queue import RequestQueue, claim_order, submitter_key
-from leaderboard_data.ratings import RatingThresholds, apply_ratings, compute_thresholds, thresholds_from_json
+from leaderboard_data.queue import RequestQueue
+from leaderboard_data.queue_positions import lease_expired, queue_positions
+from leaderboard_data.rated import RatedResults, load_rated_results
+from leaderboard_data.ratings import RatingThresholds
 from leaderboard_data.records import Request, RequestStatus
-from leaderboard_data.results import load_results_frame
 from leaderboard_data.stores import Stores
 from space import columns as C
 from space.escape import model_link
+from space.redact import redact_paths
 
 log = logging.getLogger(__name__)
 
-THRESHOLDS_PATH = "ratings/thresholds.json"
 MAX_STARS = 5
 DEVICES = ("gpu", "cpu", "ram")
 PHASE_ORDER = ("load", "preprocess", "prefill", "decode", "forward", "denoise", "total")
@@ -133,55 +132,35 @@ class LeaderboardData:
     def refresh(self) -> Snapshot:
         """Reload if the results store moved since the cached snapshot; cheap when it did not.
 
-        Published thresholds (`ratings/thresholds.json`) rate the results; without them the stars come from
-        thresholds computed over the loaded results, and the About page says so.
+        Stars come from `leaderboard_data.rated` (published thresholds, else thresholds computed over the loaded
+        results, which the About page then says).
         """
         revision = self.stores.results.revision()
         with self._lock:
             if self._snapshot is None or self._snapshot.revision != revision:
-                frame = load_results_frame(self.stores.results)
-                thresholds = self._published_thresholds()
-                published = thresholds is not None
-                if thresholds is None and not frame.empty:
-                    thresholds = compute_thresholds(frame, self.task_configs)
-                self._snapshot = build_snapshot(frame, thresholds, revision, published)
+                rated = load_rated_results(self.stores.results, self.task_configs)
+                self._snapshot = build_snapshot(rated, revision)
             return self._snapshot
-
-    def _published_thresholds(self) -> RatingThresholds | None:
-        try:
-            return thresholds_from_json(self.stores.results.read_file(THRESHOLDS_PATH).decode("utf-8"))
-        except FileNotInStoreError:
-            return None
 
     def requests(self) -> list[Request]:
         """Every request in the requests store."""
         return RequestQueue(self.stores.requests, self.task_configs).list_requests()
 
 
-def build_snapshot(
-    frame: pd.DataFrame, thresholds: RatingThresholds | None, revision: str, published: bool
-) -> Snapshot:
-    """Rate the frame (when thresholds are given) and precompute every task's display frame."""
-    rated = apply_ratings(frame, thresholds) if thresholds is not None and not frame.empty else _unrated(frame)
-    tasks = {str(task): _task_display_frame(group) for task, group in rated.groupby("task", sort=False)}
-    model_ids = sorted(rated["model_id"].astype(str).unique().tolist()) if not rated.empty else []
+def build_snapshot(rated: RatedResults, revision: str) -> Snapshot:
+    """Precompute every task's display frame from the rated results."""
+    frame = rated.frame
+    tasks = {str(task): _task_display_frame(group) for task, group in frame.groupby("task", sort=False)}
+    model_ids = sorted(frame["model_id"].astype(str).unique().tolist()) if not frame.empty else []
     return Snapshot(
         revision=revision,
         loaded_at=datetime.now(UTC),
-        frame=rated,
+        frame=frame,
         tasks=tasks,
-        thresholds=thresholds,
-        thresholds_published=published and thresholds is not None,
+        thresholds=rated.thresholds,
+        thresholds_published=rated.published,
         model_ids=model_ids,
     )
-
-
-def _unrated(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for name in ("stars", "cohort", "rating_note", "rank"):
-        if name not in out.columns:
-            out[name] = pd.Series([None] * len(out), index=out.index, dtype="object")
-    return out
 
 
 # --- formatting -------------------------------------------------------------------------------------------
@@ -343,6 +322,34 @@ def task_summary(snapshot: Snapshot, task: str, shown: int, config: TaskConfig |
     )
 
 
+def task_counts(snapshot: Snapshot) -> dict[str, int]:
+    """Number of results per task that has any."""
+    return {task: len(frame) for task, frame in snapshot.tasks.items()}
+
+
+def default_task(snapshot: Snapshot, tasks: list[str]) -> str:
+    """The task the leaderboard opens on: the one with the most results (the first of `tasks` on a tie)."""
+    counts = task_counts(snapshot)
+    return max(tasks, key=lambda t: (counts.get(t, 0), -tasks.index(t)))
+
+
+def task_choices(snapshot: Snapshot, task_configs: dict[str, TaskConfig], tasks: list[str]) -> list[tuple[str, str]]:
+    """(label, task) pairs for the task selector; the label says how many results, or that there are none."""
+    counts = task_counts(snapshot)
+    choices = []
+    for task in tasks:
+        title = task_configs[task].title
+        count = counts.get(task, 0)
+        choices.append((f"{title} ({count})" if count else f"{title} (no results yet)", task))
+    return choices
+
+
+def top_model(snapshot: Snapshot, task: str) -> str | None:
+    """The model the Model tab opens on: the first row of the task's default table (least energy)."""
+    frame = snapshot.task_frame(task)
+    return str(frame["model_id"].iloc[0]) if len(frame) else (snapshot.model_ids[0] if snapshot.model_ids else None)
+
+
 # --- model views ------------------------------------------------------------------------------------------
 
 
@@ -416,13 +423,16 @@ _STATUS_ORDER = {
 }
 
 
-def queue_table(requests: list[Request], task_configs: dict[str, TaskConfig]) -> pd.DataFrame:
-    """Running first, then pending in queue order (with their place), then failed and finished, newest first."""
-    positions = queue_positions(requests)
+def queue_table(requests: list[Request], task_configs: dict[str, TaskConfig], now: datetime) -> pd.DataFrame:
+    """Running first, then waiting in queue order (with their place), then failed and finished, newest first.
+
+    Places come from `queue_positions`, as the submission receipt's do: a lease that expired unreaped is waiting.
+    """
+    positions = queue_positions(requests, now)
     ordered = sorted(
         requests,
         key=lambda r: (
-            _STATUS_ORDER.get(r.status, 9),
+            _STATUS_ORDER.get(r.status, 9) if r.request_id not in positions else _STATUS_ORDER[RequestStatus.PENDING],
             positions.get(r.request_id, 0),
             -r.updated_at.timestamp(),
         ),
@@ -434,7 +444,7 @@ def queue_table(requests: list[Request], task_configs: dict[str, TaskConfig]) ->
             C.Q_TASK.label: task_configs[r.task].title if r.task in task_configs else r.task,
             C.Q_PRECISION.label: r.precision,
             C.Q_SUBMITTED.label: f"{r.submitted_at:%Y-%m-%d %H:%M}",
-            C.Q_DETAIL.label: request_detail(r, positions.get(r.request_id)),
+            C.Q_DETAIL.label: request_detail(r, positions.get(r.request_id), now),
             C.Q_REQUEST_ID.label: r.request_id,
         }
         for r in ordered
@@ -442,22 +452,18 @@ def queue_table(requests: list[Request], task_configs: dict[str, TaskConfig]) ->
     return pd.DataFrame(rows, columns=C.labels(C.QUEUE_COLUMNS))
 
 
-def queue_positions(requests: list[Request]) -> dict[str, int]:
-    """1-based places of the pending requests in the queue's claim order (fair share between submitters)."""
-    pending = [r for r in requests if r.status == RequestStatus.PENDING]
-    running = Counter(submitter_key(r.submitter) for r in requests if r.status == RequestStatus.RUNNING)
-    return {r.request_id: i for i, r in enumerate(claim_order(pending, running), start=1)}
-
-
-def request_detail(request: Request, position: int | None) -> str:
+def request_detail(request: Request, position: int | None, now: datetime) -> str:
     """What the queue says about one request: its place, who runs it since when, its result or failure."""
     if request.status == RequestStatus.PENDING:
         return f"#{position} in the queue" if position else "waiting"
     if request.status == RequestStatus.RUNNING and request.lease is not None:
+        if lease_expired(request, now):
+            expired = f"lease of {request.lease.worker_id} expired {request.lease.expires_at:%Y-%m-%d %H:%M} UTC"
+            return f"{expired}; #{position} in the queue" if position else f"{expired}; out of attempts"
         return f"running on {request.lease.worker_id} since {request.lease.claimed_at:%Y-%m-%d %H:%M} UTC"
     if request.status == RequestStatus.FINISHED:
         return f"result {request.result_id}"
     if request.status == RequestStatus.FAILED:
         kind = request.error_kind.value if request.error_kind else "failed"
-        return f"{kind}: {request.error_message or ''}".strip()
+        return redact_paths(f"{kind}: {request.error_message or ''}".strip())
     return request.status.value.lower()

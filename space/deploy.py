@@ -15,16 +15,18 @@ from pathlib import Path
 SPACE_REQUIREMENTS = (
     "gradio[oauth]>=6.31,<7",
     "huggingface_hub>=2.4,<3",
-    "datasets>=5.2,<6",
-    "codecarbon>=3.3,<4",
+    "codecarbon>=3.3,<4",  # its data files: grid carbon intensities (space/carbon.py)
     "pydantic>=2.7,<3",
     "pyyaml>=6",
+    "numpy>=1.26",
     "pandas>=2.2",
     "pyarrow>=17",
     "plotly>=6",
     "pillow>=10",
-    "filelock>=3.12",
 )
+"""What the Space imports, and nothing more: no torch, transformers, diffusers or datasets. The data layer reads
+model files itself and takes the task-architecture table from leaderboard_data/architectures.json.
+tests/test_space_deploy.py installs exactly these into a fresh venv and submits through the running app."""
 PACKAGES = ("space", "leaderboard_data", "configs")
 
 

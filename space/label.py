@@ -17,12 +17,11 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from leaderboard_data.badges import STAR_COLOURS, UNRATED_COLOUR
 from space import columns as C
 from space.data import present
 
 WIDTH, HEIGHT = 260, 364
-STAR_COLOURS = {5: "#1a7f37", 4: "#57a639", 3: "#d4a106", 2: "#e3751c", 1: "#c62828"}
-UNRATED_COLOUR = "#6b7280"
 INK = "#111827"
 MUTED = "#4b5563"
 _FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"),)

@@ -12,7 +12,7 @@ import logging
 import os
 
 from leaderboard_data.configs import TaskConfig
-from leaderboard_data.errors import DuplicateRequestError, RateLimitedError, SubmissionError
+from leaderboard_data.errors import DuplicateRequestError, RateLimitedError, StoreError, SubmissionError
 from leaderboard_data.queue import duration_words
 from leaderboard_data.stores import Stores
 from leaderboard_data.submission import SubmissionReceipt, submit_model
@@ -21,8 +21,11 @@ from space.escape import escape_markdown, model_link
 log = logging.getLogger(__name__)
 
 DEFAULT_PRECISION = "task default"
+SUGGEST_TASK_LABEL = "Suggest from the model (pipeline tag or architecture)"
 PRECISION_CHOICES = (DEFAULT_PRECISION, "float32", "float16", "bfloat16")
 LOGIN_REQUIRED = "Please log in with your Hugging Face account (button above) to submit a model."
+STORE_UNAVAILABLE = "the leaderboard's storage could not be reached; please try again in a few minutes."
+SERVER_FAULT = "the server failed while checking this model; the fault is logged and is not yours."
 
 
 def login_required(stores: Stores) -> bool:
@@ -45,7 +48,11 @@ def handle_submission(
     precision: str,
     submitter: str | None,
 ) -> str:
-    """Submit and describe the outcome in markdown: the request and its place, or why it was refused."""
+    """Submit and describe the outcome in markdown: the request and its place, or why it was refused.
+
+    An empty `task` lets the model's pipeline tag or architecture choose. Only refusals meant for the submitter
+    are shown word for word; a store or server failure is logged and answered in general terms, so that no
+    server detail (paths, URLs, tracebacks) reaches the page."""
     if submitter is None:
         return f"**Not queued.** {LOGIN_REQUIRED}"
     model_id = (model_id or "").strip()
@@ -56,7 +63,7 @@ def handle_submission(
             stores,
             task_configs,
             model_id,
-            task=task,
+            task=task or None,
             revision=None,
             precision=None if precision in ("", DEFAULT_PRECISION) else precision,
             submitter=submitter,
@@ -70,6 +77,12 @@ def handle_submission(
         return f"**Not queued:** {escape_markdown(error)}\n\nTry again in {duration_words(error.retry_after_s)}."
     except SubmissionError as error:
         return f"**Not queued:** {escape_markdown(error)}"
+    except StoreError:
+        log.exception("submission of %r failed in the store", model_id)
+        return f"**Not queued:** {STORE_UNAVAILABLE}"
+    except Exception:
+        log.exception("submission of %r failed", model_id)
+        return f"**Not queued:** {SERVER_FAULT}"
     return receipt_markdown(receipt, task_configs)
 
 
@@ -79,8 +92,9 @@ def receipt_markdown(receipt: SubmissionReceipt, task_configs: dict[str, TaskCon
     title = task_configs[request.task].title if request.task in task_configs else request.task
     place = f"#{receipt.position} in the queue" if receipt.position else "in the queue"
     params = f"{receipt.checked.num_parameters:,} parameters, size class {receipt.checked.size_class}"
+    suggested = " (task told from the model's pipeline tag or architecture)" if receipt.task_suggested else ""
     return (
         f"**Queued** {model_link(request.model_id)} for **{escape_markdown(title)}** at {request.precision}: "
-        f"**{place}**.\n\n"
+        f"**{place}**{suggested}.\n\n"
         f"Request id: `{request.request_id}` · revision `{escape_markdown(request.revision[:12])}` · {params}."
     )

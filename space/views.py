@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from space import about, carbon, data, plots
+from leaderboard_data.verifications import load_verifications_frame
+from space import about, badges, carbon, compare, data, overview, plots, verification_view
 from space import columns as C
 from space.escape import escape_markdown, model_link
 from space.label import label_info, label_png, render_label
@@ -34,8 +36,9 @@ class Views:
         snap = self.source.snapshot()
         view = data.ViewFilter(query or "", tuple(sizes or ()), tuple(hardware or ()), sort_by, bool(descending))
         rows = data.filter_task_frame(snap.task_frame(task), view)
+        rows, imported_note = verification_view.imported_apart(snap.frame, rows)
         figure = plots.energy_vs_parameters(rows, f"{self.title(task)}: energy against model size")
-        summary = data.task_summary(snap, task, len(rows), self.configs.get(task))
+        summary = data.task_summary(snap, task, len(rows), self.configs.get(task)) + imported_note
         return data.task_table(rows), figure, summary, rows["model_id"].astype(str).tolist()
 
     def filters(self, task: str) -> tuple[Any, Any, str]:
@@ -55,6 +58,8 @@ class Views:
         heading = f"### {model_link(model_id)}" if model_id else "Pick a model."
         if model_id and rows.empty:
             heading += "\n\nNo results for this model yet."
+        verifications = load_verifications_frame(self.source.stores.results)
+        heading += verification_view.model_notes(snap.frame, verifications, rows["result_id"], self.configs)
         value = choices[0][1] if choices else None
         return data.model_table(rows, self.configs), gr.update(choices=choices, value=value), heading
 
@@ -104,8 +109,56 @@ class Views:
         return carbon.carbon_markdown(row, region)
 
     def queue(self) -> pd.DataFrame:
-        return data.queue_table(self.source.requests(), self.configs)
+        return data.queue_table(self.source.requests(), self.configs, datetime.now(UTC))
 
     def about(self) -> str:
         snap = self.source.snapshot()
         return about.stars_markdown(snap.thresholds, snap.thresholds_published)
+
+    def badge(self, result_id: str | None, request: gr.Request) -> tuple[str, str]:
+        """The badge of the shown result's (model, task) and the Markdown to paste into the model card."""
+        row = data.find_result(self.source.snapshot(), result_id) if result_id else None
+        if row is None:
+            return "", ""
+        model_id, task = str(row["model_id"]), str(row["task"])
+        host = request.headers.get("host") if request is not None else None
+        snippet = badges.markdown_snippet(badges.public_base_url(host), model_id, task)
+        preview = (
+            f"![energy badge]({badges.badge_url_path(model_id, task)})\n\n"
+            "<span class='numbers-note'>The badge shows the model's latest rated result for the task (else its "
+            "latest result, marked not rated), and follows the data as new results come in.</span>"
+        )
+        return preview, snippet
+
+    def overview(self, hardware_class: str | None) -> tuple[Any, str]:
+        """Every task on one log axis for one hardware class, and each task's median in relatable terms."""
+        snap = self.source.snapshot()
+        classes = overview.hardware_classes(snap)
+        chosen = hardware_class if hardware_class in classes else (classes[0] if classes else "")
+        items = overview.summaries(snap, chosen, self.configs)
+        order = [(s.task, s.title, s.median_wh_per_1k) for s in reversed(items)]
+        title = f"Energy per 1,000 queries, every task, on {chosen or 'no hardware yet'} (log scale)"
+        figure = plots.tasks_overview(overview.points(snap, chosen), order, title)
+        return figure, overview.equivalents_markdown(items, chosen or "any hardware")
+
+    def overview_choices(self) -> Any:
+        """Hardware classes for the Overview tab, the one with the most results selected."""
+        classes = overview.hardware_classes(self.source.snapshot())
+        return gr.update(choices=classes, value=classes[0] if classes else None)
+
+    def compare_choices(self, task: str) -> Any:
+        """The task's results to pick from, the two using least energy picked."""
+        choices = compare.choices(self.source.snapshot(), task)
+        return gr.update(choices=choices, value=[value for _, value in choices[: compare.MIN_PICK]])
+
+    def compare(self, result_ids: list[str] | None) -> tuple[str, pd.DataFrame, Any, Any]:
+        """Verdicts on each pair, the figures side by side, phases and intervals of 2 to 4 picked results."""
+        rows = compare.picked_rows(self.source.snapshot(), list(result_ids or []))
+        names = compare.names(rows)
+        phases = {name: compare.scored_phases(row) for name, row in zip(names, rows.to_dict("records"), strict=True)}
+        return (
+            compare.verdict_markdown(rows, self.configs),
+            compare.table(rows),
+            plots.compare_phases(phases, "Energy per phase on the scored device (95% intervals)"),
+            plots.compare_intervals(rows, names, "Scored energy with 95% intervals"),
+        )

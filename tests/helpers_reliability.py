@@ -149,11 +149,9 @@ def hub_rig(root: Path, hub: FakeHub, org: str = "energy", tasks: Sequence[str] 
     env = child_env(
         {
             "ENERGY_SCORE_CONFIGS": str(config_dir),
-            "HF_ENDPOINT": hub.url,
-            "HF_TOKEN": hub.token,
+            **hub.env(),
             "HF_HOME": str(root / "hf-home"),
             "ENERGY_SCORE_SPOOL": str(root / "spool"),
-            "HF_HUB_DISABLE_TELEMETRY": "1",
         },
         offline=False,
     )

@@ -1,14 +1,24 @@
 """A local Hugging Face Hub on 127.0.0.1 that the real `huggingface_hub` client talks to, with seeded faults.
 
 It speaks the endpoints `HfApi`, `hf_hub_download` and `snapshot_download` (huggingface_hub 2.4) use for repo
-creation, repo info, tree and paths-info listings, commit history, preupload, NDJSON commits and file
+creation, repo info, tree and paths-info listings, commit history, preupload, NDJSON commits, git LFS and file
 resolution. History is content-addressed: every commit gets a new 40-hex sha and any old sha can still be read.
-Every upload is answered with `uploadMode: "regular"`, so the client sends file contents inline in the commit
-and never goes to an LFS or Xet host. Faults (412, 429, 5xx, dropped connections before or after a commit is
-applied, slow answers) are drawn per request from a seeded generator.
+
+Binary files take the Hub's LFS flow. Preupload answers `lfs` for a path the repo's `.gitattributes` sends to LFS
+(the Hub's default list: `*.parquet`, `*.safetensors`, `*.bin`, ...), for a file over 10 MiB and for a sample
+holding a NUL byte; the client then asks the LFS batch endpoint, PUTs the file to the storage URL it got (on
+`localhost`, another origin, as S3 is on the real Hub), calls verify, and commits an `lfsFile` entry. A resolve of
+an LFS file answers 302 to the CDN (again `localhost`) with `X-Linked-Etag`/`X-Linked-Size`, as the Hub does.
+huggingface_hub 2.4 chooses Xet on the client side whenever hf_xet is installed; the fake has no Xet storage, so
+while it runs the client's Xet switch is turned off (HF_HUB_DISABLE_XET) and the client takes its LFS path.
+
+The real limits are enforced (tests/hub_limits.py): 128 commits per repository per hour, 1,000 API calls and 5,000
+resolves per token per 5 minutes, answered with 429 and `RateLimit`/`Retry-After` as the Hub answers; the clock
+can be sped up or driven by hand, and `counters()` tells what was counted. Faults (412, 429, 5xx, dropped
+connections before or after a commit is applied, slow answers) are drawn per request from a seeded generator.
 
 While at least one FakeHub runs in a process, huggingface_hub's offline switch is lifted and its HTTP client
-refuses every host but 127.0.0.1, so tests can keep `HF_HUB_OFFLINE=1` for everything else.
+refuses every host but 127.0.0.1 and localhost, so tests can keep `HF_HUB_OFFLINE=1` for everything else.
 
 Example:
     with FakeHub() as hub:
@@ -21,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fnmatch
 import hashlib
 import itertools
 import json
@@ -37,13 +48,15 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import httpx2
 import yaml
 from huggingface_hub import constants, set_client_factory
 from huggingface_hub.errors import OfflineModeIsEnabled
 from huggingface_hub.utils import _http as hf_http
+
+from tests.hub_limits import Clock, HubCounters, HubLimits, RateLimiter, Refusal, SystemClock
 
 TOKEN = "hf_test_token"
 USER = "test-user"
@@ -52,8 +65,16 @@ _URL_PREFIXES = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 _API_SUBROUTES = {"tree", "paths-info", "preupload", "commit", "commits"}
 _REPO_SUBROUTES = {"revision", "resolve", *_API_SUBROUTES}
 _CONFIG_KEYS = ("architectures", "model_type", "auto_map", "quantization_config")
-_GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.parquet filter=lfs diff=lfs merge=lfs -text\n"
+_LFS_PATTERNS = (  # the LFS part of the .gitattributes the Hub gives a new repository
+    "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.mlmodel", "*.model",
+    "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb", "*.pickle", "*.pkl", "*.pt", "*.pth",
+    "*.rar", "*.safetensors", "*.tar", "*.tflite", "*.tgz", "*.wasm", "*.xz", "*.zip", "*.zst",
+)  # fmt: skip
+_GITATTRIBUTES = "".join(f"{pattern} filter=lfs diff=lfs merge=lfs -text\n" for pattern in _LFS_PATTERNS).encode()
+_LFS_SIZE = 10 * 1024 * 1024  # the Hub stores any file over 10 MiB in LFS
+_LFS_ROUTES = {"objects/batch": "lfs-batch", "objects/verify": "lfs-verify"}
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
+_SAVED_DISABLE_XET = False
 
 
 @dataclass(frozen=True)
@@ -130,6 +151,25 @@ def git_blob_oid(content: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
 
+def lfs_pointer(sha256: str, size: int) -> bytes:
+    """The git LFS pointer file git stores in place of an LFS file."""
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
+
+
+def _lfs_patterns(gitattributes: bytes | None) -> list[str]:
+    """The path patterns a `.gitattributes` sends to LFS."""
+    if not gitattributes:
+        return []
+    lines = gitattributes.decode("utf-8", errors="replace").splitlines()
+    return [line.split()[0] for line in lines if "filter=lfs" in line.split()[1:]]
+
+
+def _matches_lfs(path: str, patterns: list[str]) -> bool:
+    """Whether git would send `path` to LFS: a pattern without '/' matches the file name at any depth."""
+    name = path.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(path if "/" in p else name, p.lstrip("/")) for p in patterns)
+
+
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Response:
     return _Response(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
 
@@ -139,6 +179,20 @@ def _error(status: int, message: str, code: str | None = None, headers: dict[str
     if code is not None:
         extra["X-Error-Code"] = code
     return _json(status, {"error": message}, extra)
+
+
+def _refused(refusal: Refusal) -> _Response:
+    """A 429 as the Hub sends it when a limit is reached."""
+    return _error(429, refusal.message, headers=refusal.headers())
+
+
+def _limited_as(kind: str) -> str | None:
+    """Which request budget an endpoint kind counts against: resolves, API calls, or none (storage and CDN)."""
+    if kind == "resolve":
+        return "resolves"
+    if kind in ("lfs-upload", "cdn", "unknown"):
+        return None
+    return "api"
 
 
 def _card_data(readme: bytes | None) -> dict[str, Any] | None:
@@ -192,11 +246,13 @@ def _loopback_client_factory() -> httpx2.Client:
 
 
 def _open_loopback_access() -> None:
-    global _ACCESS_USERS, _SAVED_OFFLINE
+    global _ACCESS_USERS, _SAVED_OFFLINE, _SAVED_DISABLE_XET
     with _ACCESS_LOCK:
         if _ACCESS_USERS == 0:
             _SAVED_OFFLINE = constants.HF_HUB_OFFLINE
+            _SAVED_DISABLE_XET = constants.HF_HUB_DISABLE_XET
             constants.HF_HUB_OFFLINE = False
+            constants.HF_HUB_DISABLE_XET = True  # the fake stores binaries through LFS, see the module docstring
             set_client_factory(_loopback_client_factory)
         _ACCESS_USERS += 1
 
@@ -207,6 +263,7 @@ def _close_loopback_access() -> None:
         _ACCESS_USERS -= 1
         if _ACCESS_USERS == 0:
             constants.HF_HUB_OFFLINE = _SAVED_OFFLINE
+            constants.HF_HUB_DISABLE_XET = _SAVED_DISABLE_XET
             set_client_factory(hf_http.default_client_factory)
 
 
@@ -290,13 +347,17 @@ class FakeHub:
     token = TOKEN
     user = USER
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, *, limits: HubLimits | None = None, clock: Clock | None = None) -> None:
         self.seed = seed
         self.url = ""
+        self.cdn_url = ""
         self.page_size = 1000
         self._lock = threading.RLock()
         self._repos: dict[tuple[str, str], _Repo] = {}
         self._blobs: dict[str, bytes] = {}
+        self._lfs_objects: dict[str, bytes] = {}  # sha256 -> content, the LFS storage
+        self._lfs_pointers: dict[str, str] = {}  # git oid of a pointer file -> sha256 of its content
+        self._limiter = RateLimiter(limits or HubLimits(), clock or SystemClock())
         self._sequence = itertools.count(1)
         self._faults = FaultPlan()
         self._rng = random.Random(seed)
@@ -315,6 +376,7 @@ class FakeHub:
         handler = type("FakeHubHandler", (_Handler,), {"hub": self})
         self._server = _Server(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.cdn_url = f"http://localhost:{self._server.server_address[1]}"  # another origin, as the Hub's CDN
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         _open_loopback_access()
@@ -352,7 +414,31 @@ class FakeHub:
 
     def env(self) -> dict[str, str]:
         """Environment variables that point a child process's huggingface_hub at this hub."""
-        return {"HF_ENDPOINT": self.url, "HF_TOKEN": self.token, "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_TELEMETRY": "1"}
+        return {
+            "HF_ENDPOINT": self.url,
+            "HF_TOKEN": self.token,
+            "HF_HUB_OFFLINE": "0",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HUB_DISABLE_XET": "1",
+        }
+
+    # -- limits ------------------------------------------------------------------------------------------------
+
+    @property
+    def limits(self) -> HubLimits:
+        return self._limiter.limits
+
+    @limits.setter
+    def limits(self, limits: HubLimits) -> None:
+        self._limiter.limits = limits
+
+    @property
+    def clock(self) -> Clock:
+        return self._limiter.clock
+
+    def counters(self) -> HubCounters:
+        """Commits per repository, API calls and resolves per token and window, and 429s per limit."""
+        return self._limiter.counters()
 
     # -- faults ------------------------------------------------------------------------------------------------
 
@@ -418,7 +504,7 @@ class FakeHub:
                 raise ValueError(f"{repo_type} repo {repo_id} exists")
             repo = _Repo(repo_type, repo_id, private=private, gated=False, created_at=_now())
             self._repos[(repo_type, repo_id)] = repo
-            self._apply(repo, {".gitattributes": _GITATTRIBUTES}, (), "initial commit", "")
+            self._apply(repo, {".gitattributes": _GITATTRIBUTES}, (), "initial commit", "", counted=False)
             return repo.head
 
     def add_model_repo(
@@ -481,7 +567,7 @@ class FakeHub:
             commit = self._resolve(self._get_repo(repo_type, repo_id), revision)
             if commit is None:
                 raise KeyError(revision)
-            return self._blobs[commit.tree[path]]
+            return self._content(commit.tree[path])
 
     def commit_count(self, repo_id: str, repo_type: str = "dataset") -> int:
         """Commits on main after the repo's creation commit."""
@@ -502,23 +588,60 @@ class FakeHub:
     # -- state -------------------------------------------------------------------------------------------------
 
     def _apply(
-        self, repo: _Repo, adds: Mapping[str, bytes], deletes: tuple[str, ...] | list[str], title: str, message: str
+        self,
+        repo: _Repo,
+        adds: Mapping[str, bytes],
+        deletes: tuple[str, ...] | list[str],
+        title: str,
+        message: str,
+        *,
+        lfs: set[str] | None = None,
+        counted: bool = True,
     ) -> str:
-        """Make a commit on main; the caller holds the lock and has validated the operations."""
+        """Make a commit on main; the caller holds the lock and has validated the operations.
+
+        `lfs` names the added paths stored in LFS; by default, those the repo's `.gitattributes` sends there, as a
+        git push would. `counted` is False only for a repository's creation commit, which no rate limit counts.
+        """
         parent = repo.commits.get(repo.head)
         tree = dict(parent.tree) if parent else {}
         for path in deletes:
             tree.pop(path, None)
+        if lfs is None:
+            attributes = adds.get(".gitattributes")
+            if attributes is None and ".gitattributes" in tree:
+                attributes = self._content(tree[".gitattributes"])
+            patterns = _lfs_patterns(attributes)
+            lfs = {path for path in adds if _matches_lfs(path, patterns)}
         for path, content in adds.items():
-            oid = git_blob_oid(content)
-            self._blobs[oid] = content
-            tree[path] = oid
+            tree[path] = self._store(content, as_lfs=path in lfs)
         digest = hashlib.sha1(f"{repo.head}\n{sorted(tree.items())}\n{title}\n{message}".encode())
         digest.update(f"\n{self.seed}:{next(self._sequence)}".encode())
         commit = _Commit(digest.hexdigest(), repo.head or None, tree, title, message, _now())
         repo.commits[commit.sha] = commit
         repo.head = commit.sha
+        if counted:
+            self._limiter.record_commit(repo.repo_id)
         return commit.sha
+
+    def _store(self, content: bytes, *, as_lfs: bool) -> str:
+        """Keep `content` as a git blob, or in LFS storage behind a pointer blob; return the blob's git oid."""
+        if not as_lfs:
+            oid = git_blob_oid(content)
+            self._blobs[oid] = content
+            return oid
+        sha256 = hashlib.sha256(content).hexdigest()
+        self._lfs_objects[sha256] = content
+        pointer = lfs_pointer(sha256, len(content))
+        oid = git_blob_oid(pointer)
+        self._blobs[oid] = pointer
+        self._lfs_pointers[oid] = sha256
+        return oid
+
+    def _content(self, oid: str) -> bytes:
+        """A file's content from its blob oid, following an LFS pointer."""
+        sha256 = self._lfs_pointers.get(oid)
+        return self._blobs[oid] if sha256 is None else self._lfs_objects[sha256]
 
     def _resolve(self, repo: _Repo, revision: str) -> _Commit | None:
         if revision == "main" or revision == "refs/heads/main":
@@ -543,6 +666,11 @@ class FakeHub:
 
     def _serve(self, request: _Request) -> _Response:
         kind = self._endpoint_kind(request)
+        token = request.headers.get("authorization") or "anonymous"
+        refusal = self._limiter.admit_request(_limited_as(kind), token)
+        if refusal is not None:
+            self._log(request, 429)
+            return _refused(refusal)
         fault, slow = self._draw_fault(kind)
         if slow:
             time.sleep(self._faults.slow_s)
@@ -569,6 +697,10 @@ class FakeHub:
             with self._lock:
                 status = self._rng.choice([500, 502, 503])
             return _error(status, "Injected server error")
+        if kind == "lfs-upload":
+            return self._lfs_storage_put(request)
+        if kind == "cdn":
+            return self._cdn_get(request)
         auth = request.headers.get("authorization")
         if auth is not None and auth != f"Bearer {self.token}":
             return _error(401, "Invalid credentials in Authorization header")
@@ -583,6 +715,8 @@ class FakeHub:
             return _json(200, {"type": "user", "name": self.user, "orgs": [], "auth": {"type": "access_token"}})
         if kind == "resolve":
             return self._resolve_file(request, authed)
+        if kind in ("lfs-batch", "lfs-verify"):
+            return self._lfs(request, kind, authed)
         if kind == "info" or kind in _API_SUBROUTES:
             return self._api(request, authed, fault)
         return _error(404, f"Sorry, we can't find the page you are looking for: {request.path}")
@@ -594,6 +728,13 @@ class FakeHub:
     def _endpoint_kind(self, request: _Request) -> str:
         """The endpoint a request is for, as FaultPlan.endpoints names it."""
         parts = self._segments(request.path)
+        if parts[:1] == ["lfs-storage"]:
+            return "lfs-upload"
+        if parts[:1] == ["cdn-lfs"]:
+            return "cdn"
+        git = next((i for i, part in enumerate(parts) if part.endswith(".git")), None)
+        if git is not None and parts[git + 1 : git + 3] == ["info", "lfs"]:
+            return _LFS_ROUTES.get("/".join(parts[git + 3 :]), "unknown")
         if parts[:3] == ["api", "repos", "create"]:
             return "create"
         if parts[:2] == ["api", "validate-yaml"]:
@@ -688,9 +829,16 @@ class FakeHub:
         for path, oid in sorted(commit.tree.items()):
             sibling: dict[str, Any] = {"rfilename": path}
             if with_blobs:
-                sibling.update(size=len(self._blobs[oid]), blobId=oid)
+                sibling.update(size=len(self._content(oid)), blobId=oid)
+                if oid in self._lfs_pointers:
+                    sha256 = self._lfs_pointers[oid]
+                    sibling["lfs"] = {
+                        "sha256": sha256,
+                        "size": len(self._content(oid)),
+                        "pointerSize": len(self._blobs[oid]),
+                    }
             siblings.append(sibling)
-        card = _card_data(self._blobs.get(commit.tree.get("README.md", "")))
+        card = _card_data(self._content(commit.tree["README.md"]) if "README.md" in commit.tree else None)
         data: dict[str, Any] = {
             "_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24],
             "id": repo.repo_id,
@@ -705,7 +853,7 @@ class FakeHub:
             "likes": 0,
             "tags": self._tags(repo, card, commit),
             "siblings": siblings,
-            "usedStorage": sum(len(self._blobs[oid]) for oid in commit.tree.values()),
+            "usedStorage": sum(len(self._content(oid)) for oid in commit.tree.values()),
         }
         if card is not None:
             data["cardData"] = card
@@ -734,16 +882,16 @@ class FakeHub:
         config: dict[str, Any] = {}
         if "config.json" in commit.tree:
             try:
-                parsed = json.loads(self._blobs[commit.tree["config.json"]])
+                parsed = json.loads(self._content(commit.tree["config.json"]))
             except ValueError:
                 parsed = {}
             config.update({key: parsed[key] for key in _CONFIG_KEYS if key in parsed})
         if "model_index.json" in commit.tree:
-            index = json.loads(self._blobs[commit.tree["model_index.json"]])
+            index = json.loads(self._content(commit.tree["model_index.json"]))
             config["diffusers"] = {"_class_name": index.get("_class_name")}
         if config:
             fields["config"] = config
-        weights = [self._blobs[oid] for path, oid in sorted(commit.tree.items()) if path.endswith(".safetensors")]
+        weights = [self._content(oid) for path, oid in sorted(commit.tree.items()) if path.endswith(".safetensors")]
         safetensors = _safetensors_parameters(weights)
         if safetensors is not None:
             fields["safetensors"] = safetensors
@@ -780,7 +928,10 @@ class FakeHub:
         return self._paginate(request, ordered, "cursor")
 
     def _file_entry(self, path: str, oid: str) -> dict[str, Any]:
-        return {"type": "file", "oid": oid, "size": len(self._blobs[oid]), "path": path}
+        entry: dict[str, Any] = {"type": "file", "oid": oid, "size": len(self._content(oid)), "path": path}
+        if oid in self._lfs_pointers:
+            entry["lfs"] = {"oid": self._lfs_pointers[oid], "size": entry["size"], "pointerSize": len(self._blobs[oid])}
+        return entry
 
     def _folder_entry(self, commit: _Commit, path: str) -> dict[str, Any]:
         inside = sorted((p, oid) for p, oid in commit.tree.items() if p.startswith(f"{path}/"))
@@ -797,14 +948,79 @@ class FakeHub:
         return _json(200, found)
 
     def _preupload(self, request: _Request, commit: _Commit) -> _Response:
+        """Upload modes as the Hub decides them: LFS by `.gitattributes`, by size, or for a binary sample; the
+        `oid` of a file already there is its sha256 if in LFS, else its git oid (what the client compares)."""
         files = json.loads(request.body or b"{}").get("files", [])
+        attributes = commit.tree.get(".gitattributes")
+        patterns = _lfs_patterns(self._content(attributes) if attributes else None)
         answer = []
         for entry in files:
-            item: dict[str, Any] = {"path": entry["path"], "uploadMode": "regular", "shouldIgnore": False}
-            if entry["path"] in commit.tree:
-                item["oid"] = commit.tree[entry["path"]]
+            path = entry["path"]
+            sample = base64.b64decode(entry.get("sample") or "")
+            lfs = _matches_lfs(path, patterns) or int(entry.get("size") or 0) > _LFS_SIZE or b"\0" in sample
+            item: dict[str, Any] = {"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False}
+            if path in commit.tree:
+                oid = commit.tree[path]
+                item["oid"] = self._lfs_pointers.get(oid, oid)
             answer.append(item)
         return _json(200, {"files": answer, "commitOid": commit.sha})
+
+    def _lfs(self, request: _Request, kind: str, authed: bool) -> _Response:
+        """The git LFS batch endpoint (basic transfer only) and the verify call after an upload."""
+        parts = self._segments(request.path)
+        repo_type = "model"
+        if parts[0] in ("datasets", "spaces"):
+            repo_type, parts = _TYPE_PLURALS[parts[0]], parts[1:]
+        git = next(i for i, part in enumerate(parts) if part.endswith(".git"))
+        repo_id = "/".join(parts[: git + 1])[: -len(".git")]
+        payload = json.loads(request.body or b"{}")
+        with self._lock:
+            found = self._readable_repo(repo_type, repo_id, authed)
+            if isinstance(found, _Response):
+                return found
+            if not authed:
+                return _error(401, "You must be authenticated to write to this repository")
+            if kind == "lfs-verify":
+                stored = self._lfs_objects.get(payload.get("oid", ""))
+                if stored is None or len(stored) != payload.get("size"):
+                    return _error(404, "Object not found: the upload did not complete")
+                return _json(200, {"success": True})
+            if payload.get("operation") != "upload" or "basic" not in payload.get("transfers", ["basic"]):
+                return _error(400, "Only uploads through the basic transfer are supported here")
+            verify = f"{self.url}/{_URL_PREFIXES[repo_type]}{repo_id}.git/info/lfs/objects/verify"
+            objects = []
+            for item in payload.get("objects", []):
+                oid, size = str(item["oid"]), int(item["size"])
+                entry: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
+                if oid not in self._lfs_objects:
+                    entry["actions"] = {
+                        "upload": {"href": f"{self.cdn_url}/lfs-storage/{oid}?size={size}&signature=fake"},
+                        "verify": {"href": verify},
+                    }
+                objects.append(entry)
+        return _json(200, {"transfer": "basic", "objects": objects}, {"Content-Type": "application/vnd.git-lfs+json"})
+
+    def _lfs_storage_put(self, request: _Request) -> _Response:
+        """The storage host an LFS upload URL points at: it keeps the object if it is what was announced."""
+        parts = self._segments(request.path)
+        if request.method != "PUT" or len(parts) != 2:
+            return _Response(405, b"method not allowed")
+        oid = parts[1]
+        size = request.query.get("size", [""])[0]
+        if hashlib.sha256(request.body).hexdigest() != oid or size != str(len(request.body)):
+            return _Response(400, b"<Error><Code>BadDigest</Code></Error>", {"Content-Type": "application/xml"})
+        with self._lock:
+            self._lfs_objects[oid] = request.body
+        return _Response(200, b"", {"ETag": f'"{hashlib.md5(request.body).hexdigest()}"'})
+
+    def _cdn_get(self, request: _Request) -> _Response:
+        """The CDN host a resolve of an LFS file redirects to; it needs no token (the URL is signed)."""
+        parts = self._segments(request.path)
+        with self._lock:
+            content = self._lfs_objects.get(parts[1]) if len(parts) == 2 else None
+        if content is None or request.method not in ("GET", "HEAD"):
+            return _Response(403, b"<Error><Code>AccessDenied</Code></Error>", {"Content-Type": "application/xml"})
+        return self._file_response(request, content, {"ETag": f'"{parts[1]}"'})
 
     def _commits(self, request: _Request, repo: _Repo, commit: _Commit) -> _Response:
         items = [
@@ -832,10 +1048,14 @@ class FakeHub:
         if not items or items[0].get("key") != "header":
             return _error(400, "The first line of a commit must be its header")
         header = items[0]["value"]
+        refusal = self._limiter.check_commit(repo.repo_id)
+        if refusal is not None:
+            return _refused(refusal)
         if fault == "conflict" or (header.get("parentCommit") and header["parentCommit"] != repo.head):
             return _error(412, "A commit has happened since. Please refresh and try again.")
         tree = repo.commits[repo.head].tree
         adds: dict[str, bytes] = {}
+        lfs: set[str] = set()
         deletes: list[str] = []
         for item in items[1:]:
             key, value = item.get("key"), item.get("value", {})
@@ -846,6 +1066,17 @@ class FakeHub:
                 if value.get("encoding") != "base64":
                     return _error(400, "Only base64 inline content is supported")
                 adds[path] = base64.b64decode(value["content"])
+                if b"\0" in adds[path]:
+                    return _error(400, f"Your push was rejected because it contains binary files: {path}")
+            elif key == "lfsFile":
+                stored = self._lfs_objects.get(value.get("oid", "")) if value.get("algo") == "sha256" else None
+                if stored is None or value.get("size", len(stored)) != len(stored):
+                    message = (
+                        f"Your push was rejected because an LFS pointer pointed to a file that does not exist: {path}"
+                    )
+                    return _error(422, message)
+                adds[path] = stored
+                lfs.add(path)
             elif key == "deletedFile":
                 if path not in tree or path in deletes:
                     return _error(404, "A file with this name doesn't exist", "EntryNotFound")
@@ -856,8 +1087,8 @@ class FakeHub:
                     return _error(404, "A folder with this name doesn't exist", "EntryNotFound")
                 deletes.extend(inside)
             else:
-                return _error(400, f"Unsupported commit operation {key!r}: every upload mode here is 'regular'")
-        sha = self._apply(repo, adds, deletes, header.get("summary", ""), header.get("description", ""))
+                return _error(400, f"Unsupported commit operation {key!r}")
+        sha = self._apply(repo, adds, deletes, header.get("summary", ""), header.get("description", ""), lfs=lfs)
         if fault == "drop_after":
             raise _DropConnection
         url = f"{self.url}/{_URL_PREFIXES[repo.repo_type]}{repo.repo_id}/commit/{sha}"
@@ -890,17 +1121,24 @@ class FakeHub:
             if path not in commit.tree:
                 return _error(404, "Entry not found", "EntryNotFound", {"X-Repo-Commit": commit.sha})
             oid = commit.tree[path]
-            content = self._blobs[oid]
-        return self._file_response(request, content, oid, commit.sha)
+            content = self._content(oid)
+            sha256 = self._lfs_pointers.get(oid)
+        if sha256 is not None:
+            location = f"{self.cdn_url}/cdn-lfs/{sha256}?filename={quote(path.rsplit('/', 1)[-1])}"
+            headers = {
+                "Location": location,
+                "ETag": f'"{oid}"',
+                "X-Repo-Commit": commit.sha,
+                "X-Linked-Etag": f'"{sha256}"',
+                "X-Linked-Size": str(len(content)),
+                "Content-Type": "text/plain; charset=utf-8",
+            }
+            return _Response(302, f"Found. Redirecting to {location}".encode(), headers)
+        return self._file_response(request, content, {"ETag": f'"{oid}"', "X-Repo-Commit": commit.sha})
 
     @staticmethod
-    def _file_response(request: _Request, content: bytes, oid: str, sha: str) -> _Response:
-        headers = {
-            "Content-Type": "application/octet-stream",
-            "ETag": f'"{oid}"',
-            "X-Repo-Commit": sha,
-            "Accept-Ranges": "bytes",
-        }
+    def _file_response(request: _Request, content: bytes, identity: dict[str, str]) -> _Response:
+        headers = {"Content-Type": "application/octet-stream", **identity, "Accept-Ranges": "bytes"}
         wanted = request.headers.get("range", "")
         if wanted.startswith("bytes=") and "," not in wanted:
             first, _, last = wanted[len("bytes=") :].partition("-")

@@ -24,7 +24,20 @@ def deployment(tmp_path: Path) -> Deployment:
 def test_every_command_explains_itself() -> None:
     top = energy_score("--help")
     assert top.returncode == 0
-    for command in ("submit", "queue", "results", "bench", "run", "publish", "cancel", "serve", "deploy-space", "demo"):
+    for command in (
+        "submit",
+        "queue",
+        "results",
+        "bench",
+        "run",
+        "publish",
+        "cancel",
+        "serve",
+        "deploy-space",
+        "demo",
+        "import",
+        "verify",
+    ):
         assert command in top.stdout
         helped = energy_score(command, "--help")
         assert helped.returncode == 0, helped.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def test_all_eleven_tasks_load_with_the_standard_protocol() -> None:
     configs = load_task_configs()
     assert set(configs) == ELEVEN_TASKS
     for config in configs.values():
-        assert config.num_samples == 1000
+        assert config.num_samples == (50 if config.task == "text_generation_reasoning" else 1000)
         assert config.batch_size == 1
         assert config.repetitions >= 3
         assert config.min_window_s.cuda >= 10
@@ -48,7 +49,19 @@ def test_generation_lengths_are_fixed_where_the_reference_fixes_them() -> None:
     assert reasoning.generation.max_new_tokens == 8192
     assert configs["image_generation"].diffusion is not None
     assert configs["image_generation"].diffusion.num_inference_steps == 30
+    assert (configs["image_generation"].diffusion.height, configs["image_generation"].diffusion.width) == (512, 512)
     assert configs["text_generation"].precision.cuda == "float16"
+
+
+def test_each_config_shows_its_largest_models_fit_the_timeout() -> None:
+    """Every config carries the time-budget arithmetic in comments: each 'total ~N s of T s' line names the
+    config's own timeout T, with N below it; size-class tasks have one line per class they run."""
+    for config in load_task_configs().values():
+        text = (Path(__file__).parent.parent / "configs" / f"{config.task}.yaml").read_text()
+        totals = [(float(n), float(t)) for n, t in re.findall(r"^#.*total ~(\d+) s of (\d+) s$", text, re.M)]
+        assert len(totals) == (2 if config.rate_by_size_class else 1), config.task
+        assert all(t == config.timeout_s and n < t for n, t in totals), (config.task, totals)
+        assert "disjoint subsets" in text
 
 
 def _write(folder: Path, name: str, data: object) -> Path:

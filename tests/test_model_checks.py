@@ -11,18 +11,17 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
+from leaderboard_data.architectures import architecture_table
 from leaderboard_data.configs import Pipeline, TaskConfig, load_task_configs
+from leaderboard_data.errors import ModelCheckError
 from leaderboard_data.model_checks import (
-    TASK_FITS,
     CheckedModel,
-    ModelCheckError,
     check_model,
     implied_parameters,
     inspect_model_folder,
     size_class,
-    weight_files_to_count,
 )
-from leaderboard_data.model_source import ModelInfo
+from leaderboard_data.model_files import ModelInfo, weight_files_to_count
 from leaderboard_data.records import ErrorKind
 
 GPT2_CONFIG: dict[str, Any] = {
@@ -194,8 +193,8 @@ def test_sentence_transformers_library_is_accepted_whatever_the_encoder(tmp_path
     )
 
 
-def test_every_pipeline_has_a_task_fit() -> None:
-    assert set(TASK_FITS) == set(Pipeline)
+def test_every_pipeline_has_an_entry_in_the_architecture_table() -> None:
+    assert set(architecture_table().tasks) == set(Pipeline)
 
 
 @pytest.mark.parametrize(
@@ -213,7 +212,6 @@ def test_every_pipeline_has_a_task_fit() -> None:
         ("image_classification", "ViTForImageClassification"),
         ("object_detection", "DetrForObjectDetection"),
         ("automatic_speech_recognition", "WhisperForConditionalGeneration"),
-        ("automatic_speech_recognition", "Wav2Vec2ForCTC"),
         ("image_captioning", "Blip2ForConditionalGeneration"),
         ("image_captioning", "VisionEncoderDecoderModel"),
     ],
@@ -234,6 +232,8 @@ def test_architectures_that_fit_their_task(task: str, architecture: str, configs
         ("image_classification", "DetrForObjectDetection"),
         ("object_detection", "ViTForImageClassification"),
         ("automatic_speech_recognition", "T5ForConditionalGeneration"),
+        # The runner loads speech models with AutoModelForSpeechSeq2Seq, which cannot build a CTC model.
+        ("automatic_speech_recognition", "Wav2Vec2ForCTC"),
         ("image_captioning", "LlamaForCausalLM"),
         ("sentence_similarity", "GPT2LMHeadModel"),
     ],

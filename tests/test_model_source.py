@@ -11,9 +11,10 @@ import pytest
 
 from leaderboard_data import model_source
 from leaderboard_data.configs import TaskConfig, load_task_configs
-from leaderboard_data.errors import TransientStoreError
-from leaderboard_data.model_checks import ModelCheckError, check_model, inspect_model_folder, list_model_files
-from leaderboard_data.model_source import HubModelSource, LocalModelSource, ModelInfo, is_allowed_file
+from leaderboard_data.errors import ModelCheckError, TransientStoreError
+from leaderboard_data.model_checks import check_model, inspect_model_folder
+from leaderboard_data.model_files import ModelInfo, list_model_files
+from leaderboard_data.model_source import HubModelSource, LocalModelSource, is_allowed_file
 from leaderboard_data.records import ErrorKind
 from tests.hub_server import FakeHub, FaultPlan
 from tests.test_model_checks import GPT2_CONFIG, write_model, write_pipeline

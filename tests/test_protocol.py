@@ -195,3 +195,52 @@ def test_preprocess_is_measured_in_its_own_window(tmp_path: Path) -> None:
     pre_j, fwd_j = pre.mean_wh_per_1k * 3.6, fwd.mean_wh_per_1k * 3.6
     assert pre_j / (100.0 * POWER.mean_s("preprocess")) == pytest.approx(1.0, abs=0.15)
     assert fwd_j / (20.0 * POWER.mean_s("forward")) == pytest.approx(1.0, abs=0.15)
+
+
+# --- a high CV over repetitions: more repetitions within the budget, then unstable ---------------------------------
+
+
+class UnevenTask(h.MlpTask):
+    """The second half of the samples costs about 20x the first: slices differ, so repetitions do too."""
+
+    def load_samples(self, dataset_path: str, num_samples: int) -> list[dict[str, Any]]:
+        return [{"tokens": [1, 2, 3], "heavy": i >= num_samples // 2} for i in range(num_samples)]
+
+    def preprocess(self, sample: dict[str, Any]) -> Any:
+        return (*super().preprocess(sample), sample["heavy"])
+
+    def run(self, prepared: Any, mark: PhaseMarker) -> QueryOutput:
+        features, n_tokens, heavy = prepared
+        for _ in range(20 if heavy else 1):
+            super().run((features, n_tokens), mark)
+        return QueryOutput(input_tokens=n_tokens)
+
+
+def uneven_spec(tmp_path: Path, budget_s: float) -> BenchmarkSpec:
+    return BenchmarkSpec(
+        model_id="tests/uneven",
+        model_dir=h.build_mlp(tmp_path / "mlp"),
+        revision="0" * 40,
+        task_config=h.task_config(num_samples=8, repetitions=2),
+        min_window_s=0.05,
+        extra_repetitions_budget_s=budget_s,
+    )
+
+
+def cpu_time_meters() -> list[EnergyMeter]:
+    from tests.test_engine import ConstantPowerMeter
+
+    return [NullMeter("gpu", "nvml_energy_counter", "CPU run"), ConstantPowerMeter(resolution_s=0.0)]
+
+
+def test_a_high_cv_adds_repetitions_within_the_budget_then_marks_the_result_unstable(tmp_path: Path) -> None:
+    r = run_benchmark(uneven_spec(tmp_path, budget_s=2.0), meters=cpu_time_meters(), task_class=UnevenTask)
+    assert r.cv_over_repetitions is not None and r.cv_over_repetitions > 0.10
+    assert r.repetitions > 2 and r.unstable  # slices reused in order: light, heavy, light, ...
+    total = r.figure("total", "cpu")
+    assert total is not None and total.repetitions == r.repetitions
+
+
+def test_without_a_budget_no_repetition_is_added(tmp_path: Path) -> None:
+    r = run_benchmark(uneven_spec(tmp_path, budget_s=0.0), meters=cpu_time_meters(), task_class=UnevenTask)
+    assert r.repetitions == 2 and r.unstable and r.cv_over_repetitions is not None

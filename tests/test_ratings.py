@@ -17,6 +17,8 @@ from leaderboard_data.configs import TaskConfig, load_task_configs
 from leaderboard_data.errors import RecordValidationError
 from leaderboard_data.ratings import (
     RATING_INPUT_COLUMNS,
+    SUPERSEDED_NOTE,
+    UNSTABLE_NOTE,
     RatingMethod,
     apply_ratings,
     cohort_key,
@@ -39,6 +41,7 @@ def cohort_frame(
     hardware_class: str = "nvidia-h100-80gb",
     size_class: str = "A",
     config_version: str = "1.0",
+    scored_device: str = "gpu",
 ) -> pd.DataFrame:
     """One row per model, all in one cohort."""
     rows = [
@@ -52,6 +55,7 @@ def cohort_frame(
             "precision": "float32",
             "scored_energy_wh_per_1k": energy,
             "finished_at": T0 + timedelta(minutes=i),
+            "scored_device": scored_device,
         }
         for i, energy in enumerate(energies)
     ]
@@ -72,7 +76,7 @@ def test_quintiles_of_ten_models() -> None:
     rated = rate([float(e) for e in range(1, 11)])
     assert list(rated["stars"]) == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
     assert list(rated["rank"]) == list(range(1, 11))
-    assert set(rated["cohort"]) == {"image_classification/nvidia-h100-80gb"}
+    assert set(rated["cohort"]) == {"image_classification/nvidia-h100-80gb/gpu"}
     assert set(rated["rating_note"]) == {""}
 
 
@@ -87,7 +91,7 @@ def test_a_rerun_model_counts_once() -> None:
     frame = cohort_frame([1.0, 2.0, 3.0, 4.0])
     rerun = frame.iloc[[0]].assign(finished_at=T0 + timedelta(days=1), scored_energy_wh_per_1k=1.1)
     thresholds = compute_thresholds(pd.concat([frame, rerun], ignore_index=True), CONFIGS)
-    assert thresholds.cohorts["image_classification/nvidia-h100-80gb"].n == 4
+    assert thresholds.cohorts["image_classification/nvidia-h100-80gb/gpu"].n == 4
 
 
 def test_cohorts_split_by_hardware_and_size_where_configured() -> None:
@@ -97,19 +101,19 @@ def test_cohorts_split_by_hardware_and_size_where_configured() -> None:
             cohort_frame([2.0] * 5, task="text_generation", size_class="B"),
             cohort_frame([3.0] * 5, task="image_classification", size_class="A"),
             cohort_frame([4.0] * 5, task="image_classification", size_class="B"),
-            cohort_frame([5.0] * 5, task="image_classification", hardware_class="cpu-x86_64-16"),
+            cohort_frame([5.0] * 5, task="image_classification", hardware_class="cpu-x86_64-16", scored_device="cpu"),
         ],
         ignore_index=True,
     )
     frame["model_id"] = [f"m{i}" for i in range(len(frame))]
     thresholds = compute_thresholds(frame, CONFIGS)
     assert sorted(thresholds.cohorts) == [
-        "image_classification/cpu-x86_64-16",
-        "image_classification/nvidia-h100-80gb",
-        "text_generation/nvidia-h100-80gb/A",
-        "text_generation/nvidia-h100-80gb/B",
+        "image_classification/cpu-x86_64-16/cpu",
+        "image_classification/nvidia-h100-80gb/gpu",
+        "text_generation/nvidia-h100-80gb/gpu/A",
+        "text_generation/nvidia-h100-80gb/gpu/B",
     ]
-    assert thresholds.cohorts["image_classification/nvidia-h100-80gb"].n == 10
+    assert thresholds.cohorts["image_classification/nvidia-h100-80gb/gpu"].n == 10
     rated = apply_ratings(frame, thresholds)
     assert rated.loc[rated["task"] == "text_generation", "cohort"].nunique() == 2
 
@@ -164,8 +168,88 @@ def test_bad_thresholds_file_names_its_path() -> None:
 
 
 def test_cohort_key_format() -> None:
-    assert cohort_key("text_generation", "h100", "A") == "text_generation/h100/A"
-    assert cohort_key("image_classification", "h100") == "image_classification/h100"
+    assert cohort_key("text_generation", "h100", "A", "gpu") == "text_generation/h100/gpu/A"
+    assert cohort_key("image_classification", "h100", None, "gpu") == "image_classification/h100/gpu"
+    assert cohort_key("image_classification", "h100", None, "gpu", "imported:ob-0.6") == (
+        "image_classification/h100/gpu/imported:ob-0.6"
+    )
+
+
+# --- one rated row per entry and cohort (audit findings) ---------------------------------------------------------
+
+
+def test_a_cpu_run_of_the_same_model_does_not_empty_its_gpu_cohort() -> None:
+    """Audit: a model also run on CPU (later) was de-duplicated out of its H200 cohort, which fell to 4 of 5."""
+    gpu = cohort_frame([1.0, 2.0, 3.0, 4.0, 5.0], hardware_class="nvidia-h200x1")
+    cpu_run = gpu.iloc[[2]].assign(
+        hardware_class="cpu-amd-epyc-16c",
+        scored_device="cpu",
+        scored_energy_wh_per_1k=40.0,
+        finished_at=T0 + timedelta(days=2),
+    )
+    frame = pd.concat([gpu, cpu_run], ignore_index=True)
+    thresholds = compute_thresholds(frame, CONFIGS)
+    h200 = thresholds.cohorts["image_classification/nvidia-h200x1/gpu"]
+    assert (h200.n, h200.note) == (5, "")
+    rated = apply_ratings(frame, thresholds)
+    assert rated["stars"].iloc[:5].tolist() == [5, 4, 3, 2, 1]
+    assert rated["rank"].tolist() == [1, 2, 3, 4, 5, 1]  # the CPU run ranks first in its own (too small) cohort
+    assert rated["rating_note"].iloc[5] == "cohort too small (1 of 5)"
+
+
+def test_a_rerun_supersedes_the_old_row_which_stays_as_history() -> None:
+    """Audit: a re-run left the old row rated and ranked: ranks up to 6 in a 5-model cohort, one model twice."""
+    frame = cohort_frame([1.0, 2.0, 3.0, 4.0, 5.0])
+    rerun = frame.iloc[[1]].assign(finished_at=T0 + timedelta(days=1), scored_energy_wh_per_1k=6.0)
+    rated = apply_ratings(
+        pd.concat([frame, rerun], ignore_index=True), compute_thresholds(pd.concat([frame, rerun]), CONFIGS)
+    )
+    ranked = rated[rated["rank"].notna()]
+    assert sorted(ranked["rank"].tolist()) == [1, 2, 3, 4, 5]
+    assert ranked["model_id"].is_unique
+    old = rated.iloc[1]
+    assert pd.isna(old["rank"]) and pd.isna(old["stars"]) and old["rating_note"] == SUPERSEDED_NOTE
+    assert (rated.iloc[5]["rank"], rated.iloc[5]["stars"]) == (5, 1)  # the re-run, now the most energy
+
+
+def test_unstable_results_are_shown_without_stars_or_rank() -> None:
+    frame = cohort_frame([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    frame["unstable"] = [False, False, True, False, False, False]
+    thresholds = compute_thresholds(frame, CONFIGS)
+    assert thresholds.cohorts["image_classification/nvidia-h100-80gb/gpu"].n == 5
+    rated = apply_ratings(frame, thresholds)
+    assert rated["rating_note"].iloc[2] == UNSTABLE_NOTE
+    assert pd.isna(rated["stars"].iloc[2]) and pd.isna(rated["rank"].iloc[2])
+    assert rated["rank"].dropna().tolist() == [1, 2, 3, 4, 5]
+
+
+def test_an_unstable_rerun_leaves_the_earlier_valid_result_rated() -> None:
+    frame = cohort_frame([1.0, 2.0, 3.0, 4.0, 5.0])
+    rerun = frame.iloc[[0]].assign(finished_at=T0 + timedelta(days=1), scored_energy_wh_per_1k=9.0, unstable=True)
+    frame = pd.concat([frame.assign(unstable=False), rerun], ignore_index=True)
+    rated = apply_ratings(frame, compute_thresholds(frame, CONFIGS))
+    assert (rated["stars"].iloc[0], rated["rank"].iloc[0]) == (5, 1)
+    assert rated["rating_note"].iloc[5] == UNSTABLE_NOTE
+
+
+def test_imported_results_of_another_protocol_get_their_own_cohort() -> None:
+    native = cohort_frame([1.0, 2.0, 3.0, 4.0, 5.0])
+    imported = cohort_frame([0.5] * 5).assign(cohort_protocol="imported:ob-0.6.0")
+    frame = pd.concat([native, imported.assign(model_id=[f"x/{i}" for i in range(5)])], ignore_index=True)
+    frame.loc[:4, "cohort_protocol"] = None  # a missing value means native, like an absent column
+    thresholds = compute_thresholds(frame, CONFIGS)
+    assert sorted(thresholds.cohorts) == [
+        "image_classification/nvidia-h100-80gb/gpu",
+        "image_classification/nvidia-h100-80gb/gpu/imported:ob-0.6.0",
+    ]
+    assert thresholds.cohorts["image_classification/nvidia-h100-80gb/gpu"].n == 5
+
+
+def test_a_gpu_and_a_cpu_score_on_one_hardware_class_are_separate_cohorts() -> None:
+    gpu = cohort_frame([1.0] * 5, hardware_class="h200-node")
+    cpu = cohort_frame([1.0] * 5, hardware_class="h200-node", scored_device="cpu")
+    thresholds = compute_thresholds(pd.concat([gpu, cpu], ignore_index=True), CONFIGS)
+    assert sorted(thresholds.cohorts) == ["image_classification/h200-node/cpu", "image_classification/h200-node/gpu"]
 
 
 # --- properties -------------------------------------------------------------------------------------------------
@@ -197,7 +281,7 @@ def test_quintile_bands_are_balanced(energies: list[float]) -> None:
 def test_stars_are_reproducible_from_cuts(energies: list[float]) -> None:
     frame = cohort_frame(energies)
     thresholds = compute_thresholds(frame, CONFIGS)
-    cohort = thresholds.cohorts["image_classification/nvidia-h100-80gb"]
+    cohort = thresholds.cohorts["image_classification/nvidia-h100-80gb/gpu"]
     assert cohort.cuts_wh_per_1k == sorted(cohort.cuts_wh_per_1k or [])
     rated = apply_ratings(frame, thresholds_from_json(thresholds_to_json(thresholds)))
     assert rated["stars"].tolist() == [cohort.stars_for(e) for e in energies]
@@ -216,3 +300,69 @@ def test_an_outlier_does_not_squeeze_the_others(energies: list[float], outlier: 
     assert quintile.loc[normal, "stars"].nunique() == 5  # the others still spread over all five bands
     assert equal_width.loc[normal, "stars"].tolist() == [5] * len(energies)  # AI Energy Score's bins: all 5 stars
     assert quintile.loc[~normal, "stars"].tolist() == equal_width.loc[~normal, "stars"].tolist() == [1]
+
+
+result_rows = st.fixed_dictionaries(
+    {
+        "model_id": st.sampled_from([f"org/m{i}" for i in range(8)]),
+        "revision": st.sampled_from(["r1", "r2"]),
+        "precision": st.sampled_from(["float32", "float16"]),
+        "task": st.sampled_from(["image_classification", "text_generation"]),
+        "config_version": st.sampled_from(["1.0", "1.0", "1.0", "0.9"]),
+        "machine": st.sampled_from([("nvidia-h200x1", "gpu"), ("nvidia-h100x1", "gpu"), ("cpu-epyc-2c", "cpu")]),
+        "size_class": st.sampled_from(["A", "B"]),
+        "cohort_protocol": st.sampled_from(["native", "native", "imported:ob-0.6.0"]),
+        "unstable": st.booleans(),
+        "scored_energy_wh_per_1k": st.sampled_from([0.5, 1.0, 2.0]) | energies_strategy,
+        "minute": st.integers(min_value=0, max_value=30),
+    }
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(result_rows, min_size=1, max_size=60), st.sampled_from(["quintile", "equal_width"]))
+def test_any_sequence_of_results_rates_one_row_per_entry_and_cohort(rows: list[dict], method: RatingMethod) -> None:
+    frame = pd.DataFrame(
+        [
+            {
+                **{k: v for k, v in row.items() if k not in ("machine", "minute")},
+                "hardware_class": row["machine"][0],
+                "scored_device": row["machine"][1],
+                "finished_at": T0 + timedelta(minutes=row["minute"]),
+                "result_id": f"{i:08d}",
+            }
+            for i, row in enumerate(rows)
+        ]
+    )
+    thresholds = compute_thresholds(frame, CONFIGS, method=method, min_cohort_size=3)
+    rated = apply_ratings(frame, thresholds_from_json(thresholds_to_json(thresholds)))
+    published = json.loads(thresholds_to_json(thresholds))
+    entry = ["model_id", "revision", "precision"]
+
+    ranked = rated[rated["rank"].notna()]
+    for _, group in ranked.groupby(["cohort", "config_version"]):
+        ranks = sorted(int(r) for r in group["rank"])
+        assert sorted(set(ranks)) == list(range(1, len(set(ranks)) + 1))  # 1..k, no gap
+        assert max(ranks) <= len(group)
+        assert not group.duplicated(entry).any()  # each model once per cohort
+        by_energy = group.sort_values("scored_energy_wh_per_1k")
+        assert by_energy["rank"].is_monotonic_increasing
+        if group["scored_energy_wh_per_1k"].is_unique:
+            assert ranks == list(range(1, len(group) + 1))
+
+    for _, group in rated.groupby([*entry, "cohort", "config_version"]):
+        valid = group[~group["unstable"]]
+        assert len(group[group["rank"].notna()]) == (1 if len(valid) else 0)
+        if len(valid):  # the ranked row is the latest valid one
+            assert group.loc[group["rank"].notna(), "finished_at"].iloc[0] == valid["finished_at"].max()
+
+    assert rated.loc[rated["unstable"], "stars"].isna().all() and rated.loc[rated["unstable"], "rank"].isna().all()
+    for row in rated[rated["stars"].notna()].itertuples():
+        cuts = published["cohorts"][row.cohort]["cuts_wh_per_1k"]
+        assert 5 - sum(row.scored_energy_wh_per_1k > cut for cut in cuts) == row.stars
+    is_current = [CONFIGS[t].config_version == v for t, v in zip(ranked["task"], ranked["config_version"], strict=True)]
+    current = ranked.loc[pd.Series(is_current, index=ranked.index, dtype=bool)]
+    for key, group in current.groupby("cohort"):
+        cohort = thresholds.cohorts[str(key)]
+        assert cohort.n == len(group)
+        assert group["stars"].notna().all() == (cohort.cuts_wh_per_1k is not None)

@@ -47,7 +47,8 @@ cpu_energy_wh_per_1k, cpu_energy_std, cpu_energy_ci95_low, cpu_energy_ci95_high,
 ram_energy_wh_per_1k, ram_energy_std, ram_energy_ci95_low, ram_energy_ci95_high, ram_energy_measured,
 total_energy_wh_per_1k, idle_power_w_json, decode_method, latency_s_mean, latency_s_p95,
 throughput_queries_per_s, queries, input_tokens, output_tokens, images, audio_seconds, peak_memory_mb, samples,
-repetitions, unstable, co2_g_per_1k, country_iso_code, started_at, finished_at, phases_json, record_json"""
+repetitions, unstable, co2_g_per_1k, country_iso_code, started_at, finished_at, source, cohort_protocol,
+phases_json, record_json"""
 
 
 @pytest.fixture(scope="module")

@@ -183,7 +183,7 @@ def test_queue_table_positions_and_reasons(configs):
         request(4, RequestStatus.FAILED, error_kind=ErrorKind.OUT_OF_MEMORY, error_message="<b>CUDA OOM</b>"),
         request(5, RequestStatus.FINISHED, result_id="abcdef0123"),
     ]
-    table = data.queue_table(requests, configs)
+    table = data.queue_table(requests, configs, base + timedelta(minutes=30))
     assert table[C.Q_STATUS.label].tolist() == ["RUNNING", "PENDING", "PENDING", "FAILED", "FINISHED"]
     details = table[C.Q_DETAIL.label].tolist()
     assert details[0].startswith("running on worker-7 since 2025-01-01 00:00")

@@ -18,7 +18,7 @@ import pytest
 
 from leaderboard_data.errors import ConflictError, FileNotInStoreError, StoreError, TransientStoreError
 from leaderboard_data.stores.base import AddFile, DeleteFile, Store
-from leaderboard_data.stores.hub import HubStore
+from leaderboard_data.stores.hub import MARKER_PATH, HubStore
 from leaderboard_data.stores.local import LocalStore
 from tests.hub_server import FakeHub, FaultPlan
 
@@ -151,6 +151,20 @@ def test_a_stale_parent_is_a_conflict_and_applies_nothing(store: Store) -> None:
     assert store.read_file("counter") == b"1"
 
 
+def test_an_identical_write_is_parent_checked_and_moves_the_revision(store: Store) -> None:
+    base = store.commit([AddFile("counter", b"0")], parent_revision=store.revision(), message="start")
+    winner = store.commit([AddFile("counter", b"1")], parent_revision=base, message="first")
+    with pytest.raises(ConflictError):  # content equal to the head's, parent stale: a lost update if it passed
+        store.commit([AddFile("counter", b"1")], parent_revision=base, message="stale and identical")
+    assert store.revision() == winner
+    again = store.commit([AddFile("counter", b"1")], parent_revision=winner, message="identical on the head")
+    assert again not in (winner, base) and store.revision() == again
+    with pytest.raises(ConflictError):
+        store.commit([AddFile("counter", b"1")], parent_revision=winner, message="identical, parent now stale")
+    assert store.revision() == again
+    assert store.list_files() == ["counter"] and store.read_file("counter") == b"1"
+
+
 @pytest.mark.parametrize(
     "path", ["../x", "a/../../x", "/abs", "a//b", "a/./b", "a/", "a\nb", "a\x00b", "tab\there", ".store/HEAD", ""]
 )
@@ -230,14 +244,37 @@ def test_hub_listings_follow_pagination(hub: FakeHub) -> None:
     assert store.list_files("requests/") == names
 
 
-def test_hub_commits_go_inline_and_a_no_op_commit_keeps_the_head(hub: FakeHub) -> None:
+def test_hub_commits_go_inline_and_an_identical_write_is_still_a_commit(hub: FakeHub) -> None:
     store = hub_store(hub)
     head = store.commit([AddFile("a.json", b"{}")], parent_revision=store.revision(), message="add")
-    assert store.commit([AddFile("a.json", b"{}")], parent_revision=head, message="same") == head
-    assert hub.commit_count(store.repo_id) == 1
+    again = store.commit([AddFile("a.json", b"{}")], parent_revision=head, message="same")
+    assert again != head and hub.commit_count(store.repo_id) == 2
+    assert hub.list_files(store.repo_id) == [".gitattributes", MARKER_PATH, "a.json"]
+    assert store.list_files() == ["a.json"]
+    markers = [hub.read_file(store.repo_id, MARKER_PATH, revision=sha) for sha in (head, again)]
+    assert markers[0] != markers[1]
+    assert [markers[0].decode() in message for _, message in hub.commit_messages(store.repo_id)[:2]] == [False, True]
     paths = {path for _, path, _ in hub.request_log}
     assert any(p.endswith("/preupload/main") for p in paths) and any(p.endswith("/commit/main") for p in paths)
     assert not any(".git/" in p or "lfs" in p or "xet" in p for p in paths)
+
+
+def test_hub_binary_files_go_through_lfs_and_read_back_through_the_cdn(hub: FakeHub) -> None:
+    store = hub_store(hub)
+    table = b"PAR1" + bytes(range(256)) * 4
+    first = store.commit(
+        [AddFile("text_generation/a.parquet", table), AddFile("a.json", b"{}")],
+        parent_revision=store.revision(),
+        message="binary",
+    )
+    paths = [path for _, path, _ in hub.request_log]
+    assert any(p.endswith(".git/info/lfs/objects/batch") for p in paths)
+    assert any(p.startswith("/lfs-storage/") for p in paths)
+    assert store.read_file("text_generation/a.parquet", first) == table
+    assert any(p.startswith("/cdn-lfs/") for _, p, _ in hub.request_log)
+    assert store.list_files("text_generation/") == ["text_generation/a.parquet"]
+    again = store.commit([AddFile("text_generation/a.parquet", table)], parent_revision=first, message="same bytes")
+    assert again != first and store.read_file("text_generation/a.parquet") == table
 
 
 def test_hub_retries_through_injected_faults_without_duplicating_commits(hub: FakeHub) -> None:

@@ -26,7 +26,7 @@ from runner.tasks.image_captioning import ImageCaptioningTask
 from runner.tasks.image_classification import ImageClassificationTask
 from runner.tasks.image_generation import ImageGenerationTask
 from runner.tasks.object_detection import ObjectDetectionTask
-from runner.zoo.vision_audio import SIZES, build_media_model, wav_bytes, write_media_dataset
+from runner.zoo.vision_audio import IMAGE_SIZE, SIZES, build_media_model, wav_bytes, write_media_dataset
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 TASKS: dict[Pipeline, type[BenchmarkTask]] = {
@@ -51,7 +51,16 @@ def _one_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def configs() -> dict[Pipeline, TaskConfig]:
-    return {config.pipeline: config for config in load_task_configs(CONFIG_DIR).values()}
+    """The real configs; image generation draws at the tiny zoo pipeline's size instead of the config's 512 x 512,
+    which takes minutes per image on a CPU."""
+    configs = {config.pipeline: config for config in load_task_configs(CONFIG_DIR).values()}
+    return {**configs, Pipeline.IMAGE_GENERATION: at_zoo_resolution(configs[Pipeline.IMAGE_GENERATION])}
+
+
+def at_zoo_resolution(config: TaskConfig) -> TaskConfig:
+    assert config.diffusion is not None
+    diffusion = config.diffusion.model_copy(update={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
+    return config.model_copy(update={"diffusion": diffusion})
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +198,35 @@ def test_blip_captioner_runs_with_its_processor(zoo, configs, tmp_path: Path) ->
     marks: list[str] = []
     assert task.run(prepared, marks.append).output_tokens == 10
     assert marks == ["decode"]
+
+
+def test_image_generation_draws_at_the_configured_resolution(zoo, configs) -> None:
+    """The config's fixed resolution is what the pipeline draws (48 x 48 here, not the zoo pipeline's native 32),
+    and a pipeline that draws another size is refused rather than measured."""
+    model_dir, data_dir = zoo[Pipeline.IMAGE_GENERATION]
+    config = configs[Pipeline.IMAGE_GENERATION]
+    assert config.diffusion is not None
+    fixed = config.model_copy(update={"diffusion": config.diffusion.model_copy(update={"height": 48, "width": 48})})
+    task = ImageGenerationTask(fixed, model_dir, "cpu", "float32")
+    task.load()
+    prepared = task.preprocess(task.load_samples(str(data_dir), 1)[0])
+    real, drawn = task.pipe, []
+
+    def recording(**kwargs):  # the real pipeline, with what it drew noted
+        result = real(**kwargs)
+        drawn.extend(image.size for image in result.images)
+        return result
+
+    task.pipe = recording
+    assert task.run(prepared, lambda _: None).images == 1
+    assert drawn == [(48, 48)]
+
+    def ignoring_the_size(**kwargs):  # a pipeline that draws its native size whatever it is asked
+        return real(**{**kwargs, "height": None, "width": None})
+
+    task.pipe = ignoring_the_size
+    with pytest.raises(BenchmarkFailure, match="config fixes 48x48"):
+        task.run(prepared, lambda _: None)
 
 
 @pytest.mark.parametrize("pipeline", [Pipeline.IMAGE_GENERATION, Pipeline.IMAGE_CAPTIONING], ids=lambda p: p.value)

@@ -3,6 +3,14 @@
 It mirrors a Hub dataset repository: list files, read a file, and commit several adds and deletes at once on
 top of a given parent revision. A commit whose parent is no longer the head fails with ConflictError, exactly
 like `HfApi.create_commit(parent_commit=...)` answering HTTP 412, so callers re-read and try again.
+
+The compare-and-swap holds for every commit, identical writes included, on every store:
+- a commit whose parent is not the head raises ConflictError, even when its files equal the head's;
+- a commit on the head always makes a new revision, even when its files equal the head's.
+huggingface_hub drops added files whose content equals the branch head and, when nothing is left, returns the head
+without sending the commit, so the parent would never be checked; HubStore therefore adds a per-commit marker file
+under the reserved `.store/` folder to every commit, which is why a commit can never be empty. The reserved folder is
+hidden from listings and refused as a path by `check_repo_path`.
 """
 
 from __future__ import annotations
@@ -76,7 +84,9 @@ class Store(ABC):
     def commit(self, operations: Sequence[CommitOperation], *, parent_revision: str, message: str) -> str:
         """Apply all operations atomically on top of `parent_revision` and return the new revision.
 
-        Raises ConflictError if the head is no longer `parent_revision`; nothing is applied then.
+        Raises ConflictError if the head is no longer `parent_revision`; nothing is applied then. This holds
+        whatever the operations are: a commit whose files equal the head's is parent-checked like any other, and
+        when it succeeds the revision moves all the same.
         """
 
     def local_folder(self) -> Path | None:

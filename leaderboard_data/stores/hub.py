@@ -3,7 +3,9 @@
 Reads are pinned to a commit sha, so a listing and the files read after it come from one state of the repo;
 a file read at a sha is cached in memory because a sha never changes. Commits go through
 `HfApi.create_commit(parent_commit=...)`: the Hub applies a commit only if its parent is still the head and
-answers HTTP 412 otherwise, which becomes ConflictError. Rate limits, server errors, timeouts and dropped
+answers HTTP 412 otherwise, which becomes ConflictError. Every commit also rewrites `.store/commit-id` with a
+marker unique to it: huggingface_hub drops unchanged files and sends no commit at all when nothing is left, which
+would skip that parent check for an identical write. Rate limits, server errors, timeouts and dropped
 connections are retried with exponential backoff and jitter; see `HubStore.commit` for why a retried commit
 is never applied twice.
 """
@@ -46,6 +48,7 @@ T = TypeVar("T")
 
 _LIBRARY_NAME = "ai-energy-score"
 _COMMIT_MARKER = "store-commit-id: "
+MARKER_PATH = ".store/commit-id"  # rewritten by every commit, so no commit is ever empty (see stores/base.py)
 _MAX_BACKOFF_S = 30.0
 _CACHE_BYTES = 64 * 1024 * 1024
 _SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -257,8 +260,8 @@ class HubStore(Store):
         head before trying again, as they do after a conflict.
 
         huggingface_hub skips commits that change nothing (every added file already has that content and
-        nothing is deleted) and returns the current head instead, whatever the parent: the store then already
-        holds what was asked.
+        nothing is deleted) and returns the current head instead, without checking the parent. The marker file
+        `.store/commit-id` holds this commit's unique marker, so every commit changes it and is parent-checked.
         """
         if not operations:
             raise StoreError("a commit needs at least one operation")
@@ -295,6 +298,7 @@ class HubStore(Store):
             else CommitOperationDelete(path_in_repo=op.path, is_folder=False)
             for op in operations
         ]
+        hub_operations.append(CommitOperationAdd(path_in_repo=MARKER_PATH, path_or_fileobj=marker.encode()))
         info = self._api.create_commit(
             self.repo_id,
             hub_operations,

@@ -6,6 +6,9 @@ one more module here and one more branch there.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from leaderboard_data.records import MeteredGpu
 from runner.meters.base import (
     DeviceEnergy,
     DeviceKind,
@@ -42,6 +45,11 @@ def detect_meters(device: str, country_iso_code: str = "USA") -> list[EnergyMete
     return meters
 
 
+def metered_gpus(meters: Sequence[EnergyMeter]) -> list[MeteredGpu]:
+    """UUID, name and power limit of every GPU the given meters read, for the result."""
+    return [gpu for meter in meters if isinstance(meter, NvmlMeter) for gpu in meter.metered_gpus]
+
+
 __all__ = [
     "CodecarbonMeter",
     "DeviceEnergy",
@@ -54,4 +62,5 @@ __all__ = [
     "UnavailableDevice",
     "detect_meters",
     "merge_readings",
+    "metered_gpus",
 ]

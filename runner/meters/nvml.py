@@ -1,7 +1,8 @@
 """NVIDIA GPUs through NVML (`nvidia-ml-py`, module `pynvml`).
 
 Volta and newer GPUs expose a total-energy counter (mJ since the driver loaded, updated about every 100 ms):
-window energy is its delta, a measured figure. Where the counter is unsupported, power is sampled in the
+window energy is its delta, a measured figure. The meter reads exactly the GPUs torch runs the model on, found by
+UUID and PCI address, never by index. Where the counter is unsupported, power is sampled in the
 sampler thread and integrated over time, an estimated figure. Every NVML error becomes a `NvmlError`.
 """
 
@@ -11,8 +12,10 @@ import functools
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+from leaderboard_data.records import MeteredGpu
 from runner.meters.base import EnergyMeter, MeterError, UnavailableDevice
 
 try:
@@ -41,6 +44,10 @@ class NvmlLibraryError(NvmlError):
     """NVML itself is missing or could not start (no driver, no GPU)."""
 
 
+class GpuMappingError(NvmlError):
+    """torch's device cannot be matched to exactly one NVML GPU; metering a guess would publish a wrong figure."""
+
+
 def _nvml_call(func: Callable[P, R]) -> Callable[P, R]:
     """Turn NVML errors raised inside `func` into the NvmlError family."""
 
@@ -61,28 +68,145 @@ def _nvml_call(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def visible_gpu_indices() -> list[int] | None:
-    """NVML indices named by CUDA_VISIBLE_DEVICES when it lists integers; None means every GPU."""
-    spec = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
-    if not spec:
-        return None
-    parts = [p.strip() for p in spec.split(",") if p.strip()]
-    return [int(p) for p in parts] if all(p.isdigit() for p in parts) else None
+@dataclass(frozen=True)
+class TorchGpu:
+    """What CUDA (through torch) says about one of its devices: enough to find the same GPU in NVML.
+
+    CUDA and NVML may number GPUs differently (CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER), so only the UUID and the
+    PCI address identify a GPU across the two.
+    """
+
+    index: int
+    uuid: str
+    pci: tuple[int, int, int] | None = None
+    """(domain, bus, device) where torch exposes them."""
+
+    @property
+    def pci_bus_id(self) -> str | None:
+        """NVML's spelling of the PCI address, e.g. '00000000:3b:00.0'."""
+        if self.pci is None:
+            return None
+        domain, bus, device = self.pci
+        return f"{domain:08x}:{bus:02x}:{device:02x}.0"
+
+
+def torch_gpus(indices: Sequence[int] | None = None) -> list[TorchGpu]:
+    """The torch CUDA devices to meter: `indices`, or torch's current device (where `.to("cuda")` puts a model)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise GpuMappingError("torch sees no CUDA device, so there is no GPU to meter")
+    chosen = list(indices) if indices is not None else [torch.cuda.current_device()]
+    count = torch.cuda.device_count()
+    gpus = []
+    for index in chosen:
+        if not 0 <= index < count:
+            raise GpuMappingError(f"torch device cuda:{index} requested, torch sees {count} CUDA device(s)")
+        props = torch.cuda.get_device_properties(index)
+        domain, bus, device = (getattr(props, f"pci_{name}_id", None) for name in ("domain", "bus", "device"))
+        pci = None if domain is None or bus is None or device is None else (int(domain), int(bus), int(device))
+        gpus.append(TorchGpu(index=index, uuid=str(props.uuid), pci=pci))
+    return gpus
+
+
+def _bare_uuid(uuid: str) -> str:
+    """CUDA prints UUIDs bare, NVML prefixes 'GPU-' or 'MIG-': compare them bare and in lower case."""
+    uuid = uuid.strip().lower()
+    for prefix in ("gpu-", "mig-"):
+        if uuid.startswith(prefix):
+            return uuid[len(prefix) :]
+    return uuid
+
+
+def _mig_entries() -> list[str]:
+    spec = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    return [p.strip() for p in spec.split(",") if p.strip().upper().startswith("MIG-")]
+
+
+def _find(call: Callable[[str], object], key: str) -> object | None:
+    """An NVML handle by UUID or PCI address, or None when NVML has no such device."""
+    try:
+        return call(key)
+    except pynvml.NVMLError as exc:
+        if getattr(exc, "value", None) in (pynvml.NVML_ERROR_NOT_FOUND, pynvml.NVML_ERROR_INVALID_ARGUMENT):
+            return None
+        raise
+
+
+@_nvml_call
+def resolve_nvml_handles(gpus: Sequence[TorchGpu]) -> list[object]:
+    """One NVML handle per torch device, found by UUID and checked against the PCI address; never by index.
+
+    Raises GpuMappingError where the GPU cannot be told apart: a MIG instance (NVML's energy counter covers the
+    whole GPU, shared with the other instances), no NVML device with that UUID or address, UUID and address
+    naming different GPUs, or two torch devices on one GPU. NVML must be initialised.
+    """
+    mig = _mig_entries()
+    if mig:
+        raise GpuMappingError(
+            f"CUDA_VISIBLE_DEVICES names MIG instance(s) {', '.join(mig)}: NVML's energy counter covers the whole "
+            "GPU, which other instances share, so a MIG slice's energy cannot be metered"
+        )
+    handles: list[object] = []
+    for gpu in gpus:
+        bare = _bare_uuid(gpu.uuid)
+        by_uuid = _find(pynvml.nvmlDeviceGetHandleByUUID, f"GPU-{bare}")
+        if by_uuid is None and _find(pynvml.nvmlDeviceGetHandleByUUID, f"MIG-{bare}") is not None:
+            raise GpuMappingError(
+                f"torch device cuda:{gpu.index} is MIG instance MIG-{bare}: NVML's energy counter covers the "
+                "whole GPU, which other instances share, so a MIG slice's energy cannot be metered"
+            )
+        by_pci = _find(pynvml.nvmlDeviceGetHandleByPciBusId, gpu.pci_bus_id) if gpu.pci_bus_id else None
+        if by_uuid is None and by_pci is None:
+            where = f" or PCI address {gpu.pci_bus_id}" if gpu.pci_bus_id else ""
+            raise GpuMappingError(f"torch device cuda:{gpu.index} (UUID {bare}{where}) matches no GPU NVML sees")
+        handle = by_uuid if by_uuid is not None else by_pci
+        if by_uuid is not None and by_pci is not None:
+            pci_uuid = _bare_uuid(_text(pynvml.nvmlDeviceGetUUID(by_pci)))
+            if pci_uuid != bare:
+                raise GpuMappingError(
+                    f"torch device cuda:{gpu.index}: UUID {bare} and PCI address {gpu.pci_bus_id} name different "
+                    f"NVML GPUs (the address holds {pci_uuid}); refusing to guess which one runs the model"
+                )
+        if any(_bare_uuid(_text(pynvml.nvmlDeviceGetUUID(h))) == bare for h in handles):
+            raise GpuMappingError(f"torch devices {[g.index for g in gpus]} include GPU {bare} twice")
+        handles.append(handle)
+    return handles
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@_nvml_call
+def describe_gpu(handle: object) -> MeteredGpu:
+    """UUID, name and enforced power limit of one NVML GPU, as recorded in a result."""
+    try:
+        limit: float | None = pynvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000.0
+    except pynvml.NVMLError:
+        limit = None
+    return MeteredGpu(
+        uuid=_text(pynvml.nvmlDeviceGetUUID(handle)), name=_text(pynvml.nvmlDeviceGetName(handle)), power_limit_w=limit
+    )
 
 
 class NvmlMeter(EnergyMeter):
-    """GPU energy of the GPUs this process uses, summed as device kind "gpu".
+    """GPU energy of exactly the GPUs torch runs the model on, summed as device kind "gpu".
+
+    Each torch device is resolved to its NVML handle by UUID (checked against the PCI address), so other GPUs on
+    the node, and differences between CUDA's and NVML's numbering, never enter the figure.
 
     Args:
-        gpu_indices: NVML indices to meter; None means those in CUDA_VISIBLE_DEVICES, else all.
+        torch_devices: torch CUDA ordinals the model runs on; None means torch's current device.
         synchronize: wait for CUDA work at window edges (torch.cuda.synchronize) so edges are exact.
     """
 
-    def __init__(self, gpu_indices: Sequence[int] | None = None, synchronize: bool = True) -> None:
+    def __init__(self, torch_devices: Sequence[int] | None = None, synchronize: bool = True) -> None:
         super().__init__()
-        self._requested = list(gpu_indices) if gpu_indices is not None else visible_gpu_indices()
+        self._requested = list(torch_devices) if torch_devices is not None else None
         self._synchronize = synchronize
         self._handles: list[object] = []
+        self._gpus: list[MeteredGpu] = []
         self._use_counter = True
         self._counter_start_mj: list[int] = []
         self._power_last: tuple[float, list[float]] | None = None
@@ -92,15 +216,16 @@ class NvmlMeter(EnergyMeter):
     @_nvml_call
     def _init(self) -> None:
         pynvml.nvmlInit()
-        count = pynvml.nvmlDeviceGetCount()
-        indices = self._requested if self._requested is not None else list(range(count))
-        missing = [i for i in indices if i >= count]
-        if missing or not indices:
-            raise NvmlError(f"GPU indices {indices} requested, NVML sees {count}")
-        self._handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in indices]
+        try:
+            handles = resolve_nvml_handles(torch_gpus(self._requested))
+            self._gpus = [describe_gpu(h) for h in handles]
+        except (MeterError, pynvml.NVMLError):
+            pynvml.nvmlShutdown()
+            raise
+        self._handles = handles
 
     def is_available(self) -> bool:
-        if self._handles:
+        if self._gpus:  # resolved once; still known after close(), when the result is assembled
             return True
         try:
             self._init()
@@ -134,9 +259,18 @@ class NvmlMeter(EnergyMeter):
     def gpu_count(self) -> int:
         return len(self._handles)
 
+    @property
+    def metered_gpus(self) -> list[MeteredGpu]:
+        """UUID, name and power limit of each GPU this meter reads; empty until it is available."""
+        return list(self._gpus)
+
     def _open(self) -> None:
-        if not self.is_available():
-            raise NvmlLibraryError(f"NVML unavailable: {self._reason}")
+        if not self._handles:
+            try:
+                self._init()
+            except NvmlError as exc:
+                self._reason = str(exc)
+                raise NvmlLibraryError(f"NVML unavailable: {exc}") from exc
         try:
             self._counter_start_mj = self._counters()
             self._use_counter = True

@@ -42,6 +42,13 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 
 
+def cycle_rows(rows: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """`count` rows taken from `rows` in order, starting over when they run out; `rows` itself if empty."""
+    if not rows:
+        return rows
+    return [rows[i % len(rows)] for i in range(count)]
+
+
 PhaseMarker = Callable[[str], None]
 """Called by a task at a phase boundary inside a query, e.g. `mark("decode")` once prefill is done."""
 
@@ -65,6 +72,8 @@ class BenchmarkTask(ABC):
         self.model_dir = model_dir
         self.device = device
         self.precision = precision
+        self.distinct_samples: int | None = None
+        """Distinct dataset rows behind the samples of `samples()`; below their count when rows were reused."""
 
     @abstractmethod
     def load(self) -> LoadedModelInfo:
@@ -73,6 +82,15 @@ class BenchmarkTask(ABC):
     @abstractmethod
     def load_samples(self, dataset_path: str, num_samples: int) -> list[dict[str, Any]]:
         """Read `num_samples` raw rows with `datasets.load_dataset(dataset_path, ...)` (a Hub id or a folder)."""
+
+    def samples(self, dataset_path: str, num_samples: int) -> list[dict[str, Any]]:
+        """`num_samples` rows: the dataset's first rows, reused in order when it holds fewer.
+
+        The number of distinct rows is kept in `distinct_samples`, so the result and the CLI can say so.
+        """
+        rows = self.load_samples(dataset_path, num_samples)
+        self.distinct_samples = len(rows)
+        return cycle_rows(rows, num_samples)
 
     @abstractmethod
     def preprocess(self, sample: dict[str, Any]) -> Any:

@@ -1,5 +1,6 @@
 """Image generation: a diffusers text-to-image pipeline draws the configured number of images per prompt in a
-fixed number of denoising steps. Prompt encoding, denoising and VAE decoding all belong to the one phase.
+fixed number of denoising steps, at the config's fixed resolution (energy grows with pixels, so every model draws
+the same size, whatever its native one). Prompt encoding, denoising and VAE decoding all belong to the one phase.
 """
 
 from __future__ import annotations
@@ -139,5 +140,12 @@ class ImageGenerationTask(BenchmarkTask):
                 width=args.width,
                 generator=generator,
                 output_type="pil",
+            )
+        wanted = (args.width, args.height)
+        drawn = {image.size for image in result.images}
+        if None not in wanted and drawn != {wanted}:
+            raise BenchmarkFailure(
+                ErrorKind.UNSUPPORTED_ARCHITECTURE,
+                f"the pipeline drew {sorted(drawn)} images where the config fixes {wanted[0]}x{wanted[1]}",
             )
         return QueryOutput(input_tokens=prepared.num_tokens, images=len(result.images))

@@ -1,0 +1,1 @@
+"""Results measured by other tools, read into this leaderboard's records (see `optimum_benchmark`)."""
