@@ -1,6 +1,7 @@
 """Soak test of the whole pipeline: real worker processes on one deployment, a seeded mix of good and hostile
-requests, workers killed with SIGKILL mid-benchmark and replaced, and (hub backend) a fake Hub injecting 412s,
-429s, 5xx, dropped connections and slow answers. At the end every request must be settled exactly once.
+requests, workers killed with SIGKILL mid-benchmark and replaced, and (hub backend) a fake Hub enforcing the real
+rate limits (tests/hub_limits.py) and injecting 412s, 429s, 5xx, dropped connections and slow answers. At the end
+every request must be settled exactly once.
 
     .venv/bin/python -m bench.soak --requests 40 --workers 3 --seed 0 --backend local
 
@@ -69,12 +70,12 @@ def submit_mix(rig: Rig, count: int, rng: random.Random) -> dict[str, ErrorKind 
 
 
 def drive(
-    rig: Rig, workers: int, rng: random.Random, lease_s: float, kill_every_s: float, limit_s: float
+    rig: Rig, workers: int, rng: random.Random, lease_s: float, kill_every_s: float, limit_s: float, poll_s: float
 ) -> Counter[str]:
     """Keep `workers` worker processes running until every request is settled, killing one at random (while it
     benchmarks) about every `kill_every_s`; returns counts of kills and unexpected worker exits."""
     events: Counter[str] = Counter()
-    args = ("--lease", str(lease_s), "--poll", "0.5")
+    args = ("--lease", str(lease_s), "--poll", str(poll_s), "--finish-hold", "5")
     pool: list[Popen[str]] = [rig.worker(*args, worker_id=f"soak-{i}") for i in range(workers)]
     started = time.monotonic()
     next_kill = started + rng.expovariate(1 / kill_every_s)
@@ -158,13 +159,20 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         if hub is not None:
             hub.faults = hub_faults(args.seed)
         started = time.monotonic()
-        events = drive(rig, args.workers, rng, args.lease, args.kill_every, args.limit)
+        events = drive(rig, args.workers, rng, args.lease, args.kill_every, args.limit, args.poll)
         elapsed = time.monotonic() - started
         faults: dict[str, int] = {}
+        limits: dict[str, object] = {}
         if hub is not None:
             faults = hub.fault_counts
             hub.faults = FaultPlan()  # the audit reads the end state, not through faults
-        return figures(args, rig, expected, audit(rig, expected), events, faults, elapsed)
+            counters = hub.counters()
+            limits = {f"hub_limit_hits_{kind}": n for kind, n in sorted(counters.limit_hits.items())}
+            requests_repo = rig.stores.requests.location
+            limits["hub_max_commits_in_an_hour_requests"] = counters.max_commits_per_window(requests_repo)
+            limits["hub_max_api_calls_per_5min"] = counters.max_api_calls_per_window
+            limits["hub_max_resolves_per_5min"] = counters.max_resolves_per_window
+        return figures(args, rig, expected, audit(rig, expected), events, faults, elapsed) | limits
     finally:
         if hub is not None:
             hub.stop()
@@ -177,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backend", choices=["local", "hub"], default="local")
     parser.add_argument("--lease", type=float, default=20.0, help="lease length of the workers, seconds")
+    parser.add_argument("--poll", type=float, default=0.5, help="the workers' poll interval, seconds")
     parser.add_argument("--kill-every", type=float, default=60.0, help="mean seconds between SIGKILLs")
     parser.add_argument("--limit", type=float, default=3600.0, help="give up after this many seconds")
     parser.add_argument("--json", type=Path, help="also write the figures here")

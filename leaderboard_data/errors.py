@@ -30,7 +30,15 @@ class StoreError(EnergyScoreError):
 
 
 class TransientStoreError(StoreError):
-    """A store operation failed for a reason that may pass (network, 429, 5xx, timeout)."""
+    """A store operation failed for a reason that may pass (network, 429, 5xx, timeout).
+
+    `retry_after_s`, when known, is how long the server asked to wait before trying again (a 429's RateLimit or
+    Retry-After header).
+    """
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class ConflictError(StoreError):

@@ -69,6 +69,20 @@ class ErrorKind(StrEnum):
     INTERNAL = "internal"
     MACHINE_BUSY = "machine_busy"
     """Other processes kept the machine busy until the benchmark gave up waiting: not the model's fault."""
+    DATASET_UNAVAILABLE = "dataset_unavailable"
+    INFRASTRUCTURE = "infrastructure"
+
+
+# Failures that say nothing about the model: the machine, the network, the store or the task's dataset let the
+# benchmark down. The request goes back to the queue (after a pause) and the submitter's attempt is not spent.
+NOT_MODELS_FAULT: frozenset[ErrorKind] = frozenset(
+    {ErrorKind.DATASET_UNAVAILABLE, ErrorKind.INFRASTRUCTURE, ErrorKind.MACHINE_BUSY}
+)
+
+
+def is_models_fault(kind: ErrorKind) -> bool:
+    """Whether a failure of this kind may be charged to the model (fail the request, spend an attempt)."""
+    return kind not in NOT_MODELS_FAULT
 
 
 class Lease(_Record):
@@ -108,6 +122,10 @@ class Request(_Record):
     result_id: str | None = None
     updated_at: datetime
     history: list[StatusChange] = Field(default_factory=list)
+    not_before: datetime | None = Field(
+        default=None, description="a PENDING request released after an infrastructure failure waits until then"
+    )
+    infrastructure_failures: int = Field(default=0, ge=0, description="releases that were not the model's fault")
 
     @model_validator(mode="after")
     def _status_fits_fields(self) -> Request:

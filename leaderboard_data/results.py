@@ -17,9 +17,9 @@ import io
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -39,8 +39,10 @@ from leaderboard_data.ratings import (
 )
 from leaderboard_data.records import EnergyFigure, Result
 from leaderboard_data.stores.base import AddFile, CommitOperation, DeleteFile, Store
+from leaderboard_data.stores.transact import Backoff, Plan, transact
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DATA_PREFIX = "data/"
 OUTBOX_PREFIX = "outbox/"
@@ -376,9 +378,9 @@ def _parse_outbox_file(path: str, content: bytes, task_configs: Mapping[str, Tas
 class ResultsPublisher:
     """Moves finished results from the requests store's outbox into the results store.
 
-    Every commit is parent-checked: on ConflictError the publisher re-reads and tries again, up to
-    `max_attempts` times. Publishing is idempotent: a result_id already in the results store is never added
-    again, so a publisher that died between its two commits simply clears the outbox on the next run.
+    Every commit goes through `stores.transact`: on ConflictError the publisher re-reads and tries again after a
+    jittered pause, up to `max_attempts` times. Publishing is idempotent: a result_id already in the results
+    store is never added again, so a publisher that died between its two commits clears the outbox on the next run.
 
     Example:
         >>> publisher = ResultsPublisher(stores.requests, stores.results, load_task_configs())
@@ -399,6 +401,7 @@ class ResultsPublisher:
         min_cohort_size: int = 5,
         batch_size: int = 100,
         max_attempts: int = 20,
+        backoff: Backoff | None = None,
     ) -> None:
         self.requests_store = requests_store
         self.results_store = results_store
@@ -408,24 +411,34 @@ class ResultsPublisher:
         self.min_cohort_size = min_cohort_size
         self.batch_size = batch_size
         self.max_attempts = max_attempts
+        self.backoff = backoff or Backoff()
         self.invalid: list[str] = []
         self.damaged: list[str] = []
+        self.settled_outbox: list[str] = []
 
-    def publish_pending(self) -> list[str]:
+    def publish_pending(self, *, clear_outbox: bool = True) -> list[str]:
         """Publish every valid outbox file; return the result_ids added now (in outbox order).
 
         Corrupt outbox files are logged, listed in `self.invalid` and left in place; damaged data files in the
         results store are logged, listed in `self.damaged`, left in place and left out. Tasks left with more than
         `compact_after` part files are compacted afterwards.
+
+        With `clear_outbox=False` the published outbox files are not deleted here but listed in
+        `self.settled_outbox`, for the caller to delete in a commit it makes anyway (a worker folds them into its
+        next queue commit, which saves the requests repository one commit per result).
         """
         self.invalid = []
         self.damaged = []
+        self.settled_outbox = []
         pending = self._read_outbox()
         published: list[str] = []
         for start in range(0, len(pending), self.batch_size):
             batch = pending[start : start + self.batch_size]
             published += self._add_to_results([result for _, result in batch])
-            self._clear_outbox([path for path, _ in batch])
+            if clear_outbox:
+                self._clear_outbox([path for path, _ in batch])
+            else:
+                self.settled_outbox += [path for path, _ in batch]
         for task, parts in self._part_counts().items():
             if parts > self.compact_after:
                 self.compact(task)
@@ -433,20 +446,17 @@ class ResultsPublisher:
 
     def refresh_metadata(self) -> bool:
         """Rewrite the card and thresholds from the data present (e.g. after a config change); True if changed."""
-        for _ in range(self.max_attempts):
+
+        def step() -> tuple[str, Plan[bool]]:
             parent = self.results_store.revision()
             summary, _ = _load_summary(self.results_store)
             operations = [op for op in self._metadata_operations(summary) if self._differs(op)]
-            if not operations:
-                return False
-            try:
-                self.results_store.commit(
-                    operations, parent_revision=parent, message="Refresh dataset card and star thresholds"
-                )
-                return True
-            except ConflictError:
-                continue
-        raise self._gave_up("refresh metadata")
+            return parent, Plan(bool(operations), operations, "Refresh dataset card and star thresholds")
+
+        return self._transact(self.results_store, step, "refresh metadata")
+
+    def _transact(self, store: Store, step: Callable[[], tuple[str, Plan[T]]], what: str) -> T:
+        return transact(store, step, what=what, max_attempts=self.max_attempts, backoff=self.backoff, gave_up=_gave_up)
 
     def compact(self, task: str | None = None) -> int:
         """Merge each task's part files (and older compacted files) into one compacted file.
@@ -472,11 +482,12 @@ class ResultsPublisher:
                     logger.error("left invalid outbox file in place: %s", exc)
                     self.invalid.append(path)
             return pending
-        raise self._gave_up("read the outbox")
+        raise _gave_up(self.requests_store, "read the outbox", self.max_attempts)
 
     def _add_to_results(self, results: Sequence[Result]) -> list[str]:
         """One commit adding the results not yet present, with the card and thresholds regenerated."""
-        for _ in range(self.max_attempts):
+
+        def step() -> tuple[str, Plan[list[str]]]:
             parent = self.results_store.revision()
             summary, self.damaged = _load_summary(self.results_store)
             present = set(summary["result_id"])
@@ -485,7 +496,7 @@ class ResultsPublisher:
                 if result.result_id not in present:
                     new.setdefault(result.result_id, result)
             if not new:
-                return []
+                return parent, Plan([])
             operations: list[CommitOperation] = [
                 AddFile(part_path(r.task, r.result_id), table_to_parquet(results_to_table([r]))) for r in new.values()
             ]
@@ -493,12 +504,9 @@ class ResultsPublisher:
             operations += self._metadata_operations(pd.concat([summary, added], ignore_index=True))
             operations += self._badge_operations(list(new.values()))
             message = f"Publish {len(new)} result(s): " + ", ".join(list(new)[:10])
-            try:
-                self.results_store.commit(operations, parent_revision=parent, message=message)
-                return list(new)
-            except ConflictError:
-                logger.info("results store moved while publishing; retrying")
-        raise self._gave_up("publish results")
+            return parent, Plan(list(new), operations, message)
+
+        return self._transact(self.results_store, step, "publish results")
 
     def current_metadata_operations(self, *, verifications: bool = False) -> list[AddFile]:
         """The card and thresholds for the results present now, for a commit that adds other records with them
@@ -542,22 +550,14 @@ class ResultsPublisher:
 
     def _clear_outbox(self, paths: Sequence[str]) -> None:
         """Delete published outbox files (those still there) in one requests-store commit."""
-        for _ in range(self.max_attempts):
+
+        def step() -> tuple[str, Plan[None]]:
             parent = self.requests_store.revision()
-            remaining = set(self.requests_store.list_files(OUTBOX_PREFIX))
+            remaining = set(self.requests_store.list_files(OUTBOX_PREFIX, revision=parent))
             operations: list[CommitOperation] = [DeleteFile(p) for p in paths if p in remaining]
-            if not operations:
-                return
-            try:
-                self.requests_store.commit(
-                    operations,
-                    parent_revision=parent,
-                    message=f"Clear {len(operations)} published result(s) from outbox",
-                )
-                return
-            except ConflictError:
-                logger.info("requests store moved while clearing the outbox; retrying")
-        raise self._gave_up("clear the outbox")
+            return parent, Plan(None, operations, f"Clear {len(operations)} published result(s) from outbox")
+
+        self._transact(self.requests_store, step, "clear the outbox")
 
     def _part_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -567,33 +567,31 @@ class ResultsPublisher:
         return counts
 
     def _compact_task(self, task: str) -> int:
-        for _ in range(self.max_attempts):
+        def step() -> tuple[str, Plan[int]]:
             parent = self.results_store.revision()
             paths = data_files(self.results_store, task)
             parts = [p for p in paths if _is_part(p)]
             compacted = [p for p in paths if _is_compacted(p)]
             if not parts and len(compacted) <= 1:
-                return 0
+                return parent, Plan(0)
             tables, damaged = _read_readable_tables(self.results_store, parts + compacted)
             parts = [p for p in parts if p not in damaged]
             compacted = [p for p in compacted if p not in damaged]
             if not parts and len(compacted) <= 1:
-                return 0
+                return parent, Plan(0)
             merged = _concat_sorted(list(tables.values()), RESULT_SCHEMA)
             ids = "\n".join(sorted(merged.column("result_id").to_pylist()))
             target = f"{DATA_PREFIX}{task}/compacted-{hashlib.sha256(ids.encode()).hexdigest()[:16]}.parquet"
             operations: list[CommitOperation] = [AddFile(target, table_to_parquet(merged))]
             operations += [DeleteFile(p) for p in parts + compacted if p != target]
             message = f"Compact {task}: {len(parts)} part file(s) and {len(compacted)} compacted file(s)"
-            try:
-                self.results_store.commit(operations, parent_revision=parent, message=message)
-                return len(parts)
-            except ConflictError:
-                logger.info("results store moved while compacting %s; retrying", task)
-        raise self._gave_up(f"compact {task}")
+            return parent, Plan(len(parts), operations, message)
 
-    def _gave_up(self, what: str) -> ConflictError:
-        return ConflictError(f"could not {what}: the store kept moving over {self.max_attempts} attempts")
+        return self._transact(self.results_store, step, f"compact {task}")
+
+
+def _gave_up(store: Store, what: str, attempts: int) -> ConflictError:
+    return ConflictError(f"could not {what}: {store} kept moving over {attempts} attempts")
 
 
 _COMPUTED_AT = re.compile(rb'"computed_at": "[^"]*"|computed at [^\n]*')

@@ -35,18 +35,21 @@ def _add_store(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_submit(args: argparse.Namespace) -> int:
     from leaderboard_data.configs import load_task_configs
+    from leaderboard_data.queue import RequestQueue
     from leaderboard_data.stores import open_stores
-    from leaderboard_data.submission import submit_model
+    from leaderboard_data.submission import SubmissionBatcher, submit_model
 
-    stores = open_stores(args.store)
+    stores = open_stores(args.store, create=True)
+    configs = load_task_configs()
     receipt = submit_model(
         stores,
-        load_task_configs(),
+        configs,
         args.model_id,
         task=args.task,
         revision=args.revision,
         precision=args.precision,
         submitter=args.submitter or getpass.getuser(),
+        batcher=SubmissionBatcher(RequestQueue(stores.requests, configs), window_s=0),  # one submission: no wait
     )
     print(receipt.request.request_id)
     if receipt.task_suggested:
@@ -102,8 +105,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from leaderboard_data.stores import open_stores
     from runner.worker import run_worker_command
 
+    open_stores(args.store, create=True)  # a worker writes: it may create the deployment's repositories
     return run_worker_command(args)
 
 
@@ -113,7 +118,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     from leaderboard_data.stores import open_stores
     from leaderboard_data.verifications import VerificationPublisher
 
-    stores = open_stores(args.store)
+    stores = open_stores(args.store, create=True)
     publisher = ResultsPublisher(stores.requests, stores.results, load_task_configs())
     published = publisher.publish_pending()
     print(f"published {len(published)} result(s)")
@@ -244,7 +249,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--hardware-class", help="declare the hardware class (a reference machine)")
     run.add_argument("--samples", type=int, help="override the configs' sample count (demo, smoke tests)")
     run.add_argument("--repetitions", type=int, help="override the configs' repetitions")
-    run.add_argument("--lease", type=float, default=600.0, metavar="SECONDS", help="lease length")
+    run.add_argument(
+        "--lease", type=float, metavar="SECONDS", help="lease length (default: the task's timeout plus 15 minutes)"
+    )
+    run.add_argument(
+        "--finish-hold",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long a finished result may wait (spooled) for the next claim to share its commit",
+    )
     run.add_argument("--exit-when-empty", action="store_true", help="exit instead of polling an empty queue")
     run.add_argument("--executor", choices=["local", "ray"], default="local", help="where benchmarks run")
     run.add_argument("--address", help="Ray cluster address (with --executor ray)")

@@ -109,8 +109,8 @@ def _measured(result: Result) -> str:
 
 def run_import_command(args: argparse.Namespace) -> int:
     """The CLI's `import`: prints the result id; says so when it was already imported."""
-    stores = open_stores(args.store)
-    result = build_imported_result(args, stores)
+    result = build_imported_result(args, open_stores(args.store))
+    stores = open_stores(args.store, create=True)  # checked: now it may create the deployment's repositories
     published = load_results_frame(stores.results, result.task)
     if result.result_id in set(published["result_id"]):
         print(result.result_id)

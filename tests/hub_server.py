@@ -62,7 +62,7 @@ TOKEN = "hf_test_token"
 USER = "test-user"
 _TYPE_PLURALS = {"models": "model", "datasets": "dataset", "spaces": "space"}
 _URL_PREFIXES = {"model": "", "dataset": "datasets/", "space": "spaces/"}
-_API_SUBROUTES = {"tree", "paths-info", "preupload", "commit", "commits"}
+_API_SUBROUTES = {"tree", "paths-info", "preupload", "commit", "commits", "xet-write-token"}
 _REPO_SUBROUTES = {"revision", "resolve", *_API_SUBROUTES}
 _CONFIG_KEYS = ("architectures", "model_type", "auto_map", "quantization_config")
 _LFS_PATTERNS = (  # the LFS part of the .gitattributes the Hub gives a new repository
@@ -84,12 +84,14 @@ class FaultPlan:
     `conflict_rate` answers commits with 412 without moving the head. `drop_rate` closes the socket without an
     answer; for commits a `drop_after_share` of the drops happen after the commit was applied. `endpoints`, when
     set, limits faults to those endpoint kinds: info, tree, paths-info, preupload, commit, commits, resolve,
-    create, validate-yaml, whoami.
+    create, validate-yaml, whoami, lfs-batch, lfs-verify, lfs-upload, cdn. An injected 429 carries
+    `Retry-After: retry_after_s`, or, when `ratelimit_reset_s` is set, only `RateLimit: "api";r=0;t=ratelimit_reset_s`.
     """
 
     conflict_rate: float = 0.0
     rate_limit_rate: float = 0.0
     retry_after_s: float = 0.05
+    ratelimit_reset_s: int | None = None
     server_error_rate: float = 0.0
     drop_rate: float = 0.0
     slow_rate: float = 0.0
@@ -352,6 +354,7 @@ class FakeHub:
         self.url = ""
         self.cdn_url = ""
         self.page_size = 1000
+        self.xet_token_status = 503  # the answer to a client that asks for Xet storage, which the fake does not have
         self._lock = threading.RLock()
         self._repos: dict[tuple[str, str], _Repo] = {}
         self._blobs: dict[str, bytes] = {}
@@ -690,9 +693,13 @@ class FakeHub:
         if fault == "drop_before":
             raise _DropConnection
         if fault == "rate_limit":
-            return _error(
-                429, "Too many requests, slow down", headers={"Retry-After": f"{self._faults.retry_after_s:g}"}
+            reset = self._faults.ratelimit_reset_s
+            headers = (
+                {"Retry-After": f"{self._faults.retry_after_s:g}"}
+                if reset is None
+                else {"RateLimit": f'"api";r=0;t={reset}'}
             )
+            return _error(429, "Too many requests, slow down", headers=headers)
         if fault == "server_error":
             with self._lock:
                 status = self._rng.choice([500, 502, 503])
@@ -795,6 +802,8 @@ class FakeHub:
                 return self._preupload(request, commit)
             if kind == "commits":
                 return self._commits(request, repo, commit)
+            if kind == "xet-write-token":
+                return _error(self.xet_token_status, "Xet storage is not available on this server")
         return _error(404, f"Sorry, we can't find the page you are looking for: {request.path}")
 
     # -- endpoints ---------------------------------------------------------------------------------------------

@@ -322,3 +322,26 @@ def test_fuzz_mutated_real_report(mutations: list[tuple[tuple[Any, ...], Any]]) 
             if isinstance(target, dict):
                 target[path[-1]] = value
     _check(json.dumps(data).encode())
+
+
+def test_on_a_fresh_hub_deployment_a_good_import_creates_the_repositories_a_bad_one_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys, tmp_path: Path
+) -> None:
+    from leaderboard_data.results import load_results_frame as load
+    from leaderboard_data.stores import open_stores
+    from tests.hub_server import FakeHub
+
+    with FakeHub() as hub:
+        for name, value in hub.env().items():
+            monkeypatch.setenv(name, value)
+        bad = _write(tmp_path / "bad.json", '{"config": {')
+        assert (
+            main(["import", str(bad), "--model", MODEL, "--task", "text_classification", "--store", "hub:fresh"]) == 2
+        )
+        assert not [path for _, path, _ in hub.request_log if path == "/api/repos/create"]
+        argv = ["import", str(FIXTURE), "--model", MODEL, "--task", "text_classification", "--store", "hub:fresh"]
+        assert main(argv) == 0
+        result_id = capsys.readouterr().out.strip().splitlines()[-1]
+        assert list(load(open_stores("hub:fresh").results)["result_id"]) == [result_id]
+        head = hub.head("fresh/results")
+        assert main(argv) == 0 and hub.head("fresh/results") == head  # the second import adds nothing

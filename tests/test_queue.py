@@ -24,8 +24,10 @@ from leaderboard_data.queue import (
     SubmissionQuota,
     claim_order,
     duration_words,
+    finished_marker_path,
     outbox_path,
     request_path,
+    submitter_ledger_path,
 )
 from leaderboard_data.records import (
     EnergyFigure,
@@ -681,7 +683,14 @@ def test_store_layout_is_what_other_modules_read(queue: RequestQueue, store: Loc
     queue.claim("w1")
     result = make_result(request, result_id="abcdef0123456789")
     queue.finish(request.request_id, "w1", result)
-    assert store.list_files() == [
-        "outbox/text_classification/abcdef0123456789.json",
-        f"requests/org/model/{request.request_id}.json",
-    ]
+    # Settled: out of the live folder into the month's archive, with the marker duplicates are checked against.
+    marker = finished_marker_path("org/model", request.revision, request.task, request.precision)
+    assert store.list_files() == sorted(
+        [
+            f"archive/{request.submitted_at:%Y-%m}/{request.request_id}.json",
+            marker,
+            submitter_ledger_path(request.submitter),
+            "outbox/text_classification/abcdef0123456789.json",
+        ]
+    )
+    assert store.list_files("requests/") == []

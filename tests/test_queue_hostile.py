@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from leaderboard_data.configs import TaskConfig, load_task_configs
 from leaderboard_data.errors import QueueError, RecordValidationError, SubmissionError
 from leaderboard_data.model_ids import validate_model_id, validate_revision, validate_submitter
-from leaderboard_data.queue import RequestQueue, SubmissionQuota, request_path
+from leaderboard_data.queue import RequestQueue, SubmissionQuota, request_path, submitter_ledger_path
 from leaderboard_data.records import ErrorKind, Request, RequestStatus
 from leaderboard_data.stores.base import AddFile, check_repo_path
 from leaderboard_data.stores.local import LocalStore
@@ -121,11 +121,12 @@ def submissions(draw: st.DrawFn, task_configs: dict[str, TaskConfig]) -> dict[st
 
 
 def _assert_valid_request(store: LocalStore, request: Request, before: dict[str, bytes]) -> None:
-    """An accepted submission wrote exactly its own file, and everything in it passes every check."""
+    """An accepted submission wrote exactly its own file (and its submitter's quota ledger), and everything in it
+    passes every check."""
     after = store_bytes(store.root)
     added = {p for p in after if not p.startswith(".store/")} - {p for p in before if not p.startswith(".store/")}
     path = request_path(request.model_id, request.request_id)
-    assert added == {path}
+    assert added - {submitter_ledger_path(request.submitter)} == {path}
     assert check_repo_path(path) == path
     assert Request.from_json(after[path], path) == request
     validate_repo_id(request.model_id)

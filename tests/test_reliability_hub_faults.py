@@ -67,7 +67,9 @@ class Ledger:
 
 
 def store(hub: FakeHub, name: str) -> HubStore:
-    return HubStore(f"energy/{name}", endpoint=hub.url, token=hub.token, backoff_s=0.01, max_retries=4)
+    # One retry only: a poll costs a single request when nothing changed, so with more retries hardly any fault
+    # would get past the store, and the callers' handling of data-layer errors would go untested.
+    return HubStore(f"energy/{name}", endpoint=hub.url, token=hub.token, backoff_s=0.01, max_retries=1)
 
 
 def finish_with_result(queue: RequestQueue, request: Request, worker: str) -> None:
@@ -115,8 +117,8 @@ def worker(hub: FakeHub, ledger: Ledger, worker_id: str, configs: dict, stop: th
 
 
 def finished_on_hub(hub: FakeHub) -> int:
-    """FINISHED requests, read from the fake Hub's own state (no HTTP, so no faults)."""
-    paths = [p for p in hub.list_files("energy/requests") if p.startswith("requests/")]
+    """FINISHED requests (live or archived), read from the fake Hub's own state (no HTTP, so no faults)."""
+    paths = [p for p in hub.list_files("energy/requests") if p.startswith(("requests/", "archive/"))]
     requests = [Request.from_json(hub.read_file("energy/requests", p), p) for p in paths]
     return sum(r.status == RequestStatus.FINISHED for r in requests)
 

@@ -56,12 +56,12 @@ def test_open_stores_points_every_backend_at_hf_endpoint(monkeypatch: pytest.Mon
     with FakeHub() as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         monkeypatch.setenv("HF_TOKEN", hub.token)
-        stores = open_stores("hub:energy")
+        stores = open_stores("hub:energy", create=True)
         assert isinstance(stores.requests, HubStore) and isinstance(stores.results, HubStore)
         assert stores.requests.endpoint == stores.results.endpoint == hub.url
         assert isinstance(stores.models, HubModelSource)
         assert (stores.models.endpoint, stores.models.token) == (hub.url, hub.token)
-        assert hub.list_files("energy/requests") == [".gitattributes"]  # created through the fake Hub
+        assert hub.list_files("energy/requests") == [".gitattributes"]  # created through the fake Hub, as asked
 
 
 def test_four_workers_on_the_hub_finish_every_request_exactly_once(tmp_path: Path) -> None:

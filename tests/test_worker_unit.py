@@ -71,8 +71,10 @@ def test_machine_busy_releases_the_request_without_charging_the_model(tmp_path: 
     request_id = deployment.submit("acme/classifier", "text_classification")
     options = WorkerOptions(worker_id="w", max_jobs=1, poll_s=0.1, exit_when_empty=True)
 
-    Worker(deployment.stores, deployment.configs, options, executor=_BusyMachine()).run()
+    stats = Worker(deployment.stores, deployment.configs, options, executor=_BusyMachine()).run()
 
     request = deployment.queue().get(request_id)
+    assert stats.failed == 0 and stats.infrastructure_failures == 1
     assert request.status == RequestStatus.PENDING and request.attempts == 0 and request.error_kind is None
-    assert "machine busy" in request.history[-1].note and "pid 99 stress-ng" in request.history[-1].note
+    assert "machine_busy: idle baseline contaminated" in request.history[-1].note
+    assert "pid 99 stress-ng" in request.history[-1].note  # the reason names the load

@@ -3,6 +3,10 @@
 `open_stores` is the one place that turns a store spec into backends:
 - `local:PATH` -> folders `PATH/requests` and `PATH/results` laid out as the Hub datasets, models in `PATH/models`;
 - `hub:ORG` -> the Hub datasets `ORG/requests` and `ORG/results`, models from the Hub.
+
+Opening never creates a Hub repository unless asked (`create=True`): readers of a missing repository get a
+StoreError on their first read, and only the commands that start writing a deployment (`submit`, `run` and
+`publish`) create `ORG/requests` and `ORG/results`, logging it when they do.
 """
 
 from __future__ import annotations
@@ -71,8 +75,11 @@ def resolve_store_spec(spec: str | None = None) -> str:
     return spec or os.environ.get(STORE_ENV) or DEFAULT_STORE_SPEC
 
 
-def open_stores(spec: str | None = None) -> Stores:
-    """Open the stores named by `spec` (see module docstring); a malformed spec is a StoreError."""
+def open_stores(spec: str | None = None, *, create: bool = False) -> Stores:
+    """Open the stores named by `spec` (see module docstring); a malformed spec is a StoreError.
+
+    `create` creates the Hub repositories that do not exist yet; without it, opening sends no request at all.
+    """
     resolved = resolve_store_spec(spec)
     kind, _, target = resolved.partition(":")
     if kind == "local" and target:
@@ -91,8 +98,8 @@ def open_stores(spec: str | None = None) -> Stores:
         token = os.environ.get("HF_TOKEN")
         return Stores(
             spec=resolved,
-            requests=HubStore(f"{target}/requests", endpoint=endpoint, token=token),
-            results=HubStore(f"{target}/results", endpoint=endpoint, token=token),
+            requests=HubStore(f"{target}/requests", endpoint=endpoint, token=token, create=create),
+            results=HubStore(f"{target}/results", endpoint=endpoint, token=token, create=create),
             models=HubModelSource(endpoint=endpoint, token=token),
             is_hub=True,
         )

@@ -15,6 +15,7 @@ hidden from listings and refused as a path by `check_repo_path`.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 from abc import ABC, abstractmethod
@@ -56,6 +57,11 @@ class DeleteFile:
 CommitOperation = AddFile | DeleteFile
 
 
+def git_blob_id(content: bytes) -> str:
+    """The id git (and the Hub's tree listing) gives a file's content: sha1 of 'blob <size>\\0' + content."""
+    return hashlib.sha1(b"blob %d\x00" % len(content) + content).hexdigest()
+
+
 class Store(ABC):
     """A Hub-shaped file repository. Implementations: LocalStore (a folder) and HubStore (a Hub dataset)."""
 
@@ -88,6 +94,16 @@ class Store(ABC):
         whatever the operations are: a commit whose files equal the head's is parent-checked like any other, and
         when it succeeds the revision moves all the same.
         """
+
+    def list_blobs(self, prefix: str = "", revision: str | None = None) -> dict[str, str]:
+        """Paths under `prefix` with their blob ids (`git_blob_id` of the content), for caches keyed by content.
+
+        A cache keyed by blob id stays valid across commits that leave a file unchanged, where one keyed by
+        commit sha empties on every commit. This default reads every file; stores whose listing already carries
+        the ids (the Hub's tree listing does) answer without reading any.
+        """
+        paths = self.list_files(prefix, revision)
+        return {path: git_blob_id(content) for path, content in self.read_files(paths, revision).items()}
 
     def local_folder(self) -> Path | None:
         """The folder holding the files, for stores that have one."""

@@ -6,15 +6,20 @@ a file read at a sha is cached in memory because a sha never changes. Commits go
 answers HTTP 412 otherwise, which becomes ConflictError. Every commit also rewrites `.store/commit-id` with a
 marker unique to it: huggingface_hub drops unchanged files and sends no commit at all when nothing is left, which
 would skip that parent check for an identical write. Rate limits, server errors, timeouts and dropped
-connections are retried with exponential backoff and jitter; see `HubStore.commit` for why a retried commit
+connections are retried with exponential backoff and jitter; a 429 is waited out for as long as its `RateLimit`
+or `Retry-After` header asks (up to `max_wait_s`, an hour and more by default, so a commit-rate limit is ridden
+out). Upload failures inside huggingface_hub (its LFS uploads and hf_xet, which raise RuntimeError and OSError
+subclasses rather than HTTP errors) are classified like HTTP ones. See `HubStore.commit` for why a retried commit
 is never applied twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
+import logging
 import os
 import random
 import re
@@ -25,10 +30,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx2
+import huggingface_hub
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, constants, hf_hub_url
 from huggingface_hub.errors import (
     GatedRepoError,
@@ -39,7 +46,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 from huggingface_hub.hf_api import DatasetInfo, KernelInfo, ModelInfo, SpaceInfo
-from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, parse_ratelimit_headers
 
 from leaderboard_data.errors import ConflictError, FileNotInStoreError, StoreError, TransientStoreError
 from leaderboard_data.stores.base import AddFile, CommitOperation, Store, check_repo_path
@@ -49,7 +56,11 @@ T = TypeVar("T")
 _LIBRARY_NAME = "ai-energy-score"
 _COMMIT_MARKER = "store-commit-id: "
 MARKER_PATH = ".store/commit-id"  # rewritten by every commit, so no commit is ever empty (see stores/base.py)
-_MAX_BACKOFF_S = 30.0
+_MAX_BACKOFF_S = 30.0  # cap of the exponential backoff; a 429's own wait is not capped by it
+_MAX_WAIT_S = 3900.0  # the longest wait a 429 may ask for before giving up: a commit-rate hour, with margin
+_CLIENT_PACKAGE = str(Path(huggingface_hub.__file__).parent)
+_CLIENT_ERROR = re.compile(r"client error \((\d{3})")  # how hf_xet words an HTTP 4xx it met
+_LOG = logging.getLogger(__name__)
 _CACHE_BYTES = 64 * 1024 * 1024
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
@@ -66,12 +77,24 @@ class _Failure:
 
 
 def _retry_after(response: httpx2.Response) -> float | None:
-    """Seconds from a Retry-After header given in seconds (fractions accepted), else None."""
-    value = response.headers.get("Retry-After", "").strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None
+    """Seconds a 429 asks to wait: the `RateLimit` header's `t` when it says nothing remains (`r=0`), and
+    `Retry-After` given in seconds (fractions accepted); the longer of the two, or None if neither is there."""
+    waits: list[float] = []
+    limit = parse_ratelimit_headers(response.headers)
+    if limit is not None and limit.remaining == 0:
+        waits.append(float(limit.reset_in_seconds))
+    with contextlib.suppress(ValueError):
+        waits.append(max(float(response.headers.get("Retry-After", "").strip()), 0.0))
+    return max(waits) if waits else None
+
+
+def _raised_by_hub_client(exc: BaseException) -> bool:
+    """Whether `exc` was raised inside huggingface_hub (or a native library it called, such as hf_xet), not by
+    this package: only then is a bare RuntimeError or OSError known to be an upload or network failure."""
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    return frame is not None and frame.tb_frame.f_code.co_filename.startswith(_CLIENT_PACKAGE)
 
 
 def _hidden(path: str) -> bool:
@@ -87,11 +110,15 @@ class HubStore(Store):
         endpoint: Hub url; defaults to `$HF_ENDPOINT`, else huggingface_hub's default endpoint.
         token: access token; defaults to `$HF_TOKEN` or the token saved by `hf auth login`.
         repo_type: "dataset" for stores; other repo types work the same.
-        create: create the repository if it does not exist.
+        create: create the repository if it does not exist, and log that it was created. Only writers that
+            start a deployment pass it (see `open_stores`); a reader of a missing repository gets StoreError.
         max_retries: retries of one request after a transient failure (429, 5xx, timeout, dropped connection).
         backoff_s: first backoff in seconds; it doubles on every retry (with jitter), up to 30 s.
         timeout_s: time limit of each request HubStore sends itself (head lookups, listings, downloads);
             `create_repo` and `create_commit` run on huggingface_hub's shared client, which has no timeout.
+        max_wait_s: the longest wait a 429 may ask for (its `RateLimit` `t=` or `Retry-After`); each wait is
+            logged. A longer one is not waited: TransientStoreError carries it in `retry_after_s`.
+        sleep: how to wait; a simulation passes its own clock's sleep.
 
     Example:
         store = HubStore("my-org/requests", token=token)
@@ -110,6 +137,8 @@ class HubStore(Store):
         max_retries: int = 5,
         backoff_s: float = 0.5,
         timeout_s: float = 30.0,
+        max_wait_s: float = _MAX_WAIT_S,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.repo_id = repo_id
         self.repo_type = repo_type
@@ -117,16 +146,25 @@ class HubStore(Store):
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
+        self.max_wait_s = max_wait_s
+        self._sleep_for = sleep
         self._token = token
         self._api = HfApi(endpoint=self.endpoint, token=token, library_name=_LIBRARY_NAME)
         self._cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self._cache_bytes = 0
         self._cache_lock = threading.Lock()
-        if create:
-            self._call(
-                "create the repository",
-                lambda: self._api.create_repo(repo_id, repo_type=repo_type, exist_ok=True),
-            )
+        if create and self._call("create the repository", self._create_repo):
+            _LOG.info("created the %s repository %s on %s", repo_type, repo_id, self.endpoint)
+
+    def _create_repo(self) -> bool:
+        """Create the repository; False if it already exists (the Hub answers 409)."""
+        try:
+            self._api.create_repo(self.repo_id, repo_type=self.repo_type, exist_ok=False)
+        except HfHubHTTPError as exc:
+            if exc.response is not None and exc.response.status_code == 409:
+                return False
+            raise
+        return True
 
     @property
     def location(self) -> str:
@@ -166,6 +204,25 @@ class HubStore(Store):
         except FileNotInStoreError:
             return []
         return sorted(path for path in found if not _hidden(path))
+
+    def list_blobs(self, prefix: str = "", revision: str | None = None) -> dict[str, str]:
+        """Paths under `prefix` with their blob ids, from the tree listing alone (no file is read)."""
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        if folder:
+            check_repo_path(folder)
+        url = f"{self._api_url()}/tree/{quote(revision or self.revision(), safe='')}"
+        if folder:
+            url += "/" + quote(folder, safe="")
+        found: dict[str, str] = {}
+        try:
+            for page in self._pages(url, {"recursive": "true"}, f"list {prefix or '/'}"):
+                for entry in page:
+                    path = entry["path"]
+                    if entry.get("type") == "file" and path.startswith(prefix) and not _hidden(path):
+                        found[path] = entry["oid"]
+        except FileNotInStoreError:
+            return {}
+        return dict(sorted(found.items()))
 
     def read_file(self, path: str, revision: str | None = None) -> bytes:
         check_repo_path(path)
@@ -280,9 +337,9 @@ class HubStore(Store):
                 if isinstance(failure.error, FileNotInStoreError):
                     failure = _Failure(StoreError(f"{self}: commit deletes a file that does not exist"), False)
             uncertain = uncertain or failure.may_have_applied
-            retry = failure.transient and attempt < self.max_retries
+            retry = self._should_retry(failure, attempt)
             if retry:
-                self._sleep(attempt, failure.retry_after_s)
+                self._sleep(attempt, failure, "commit")
             if uncertain:
                 outcome = self._settle(parent_revision, marker, check_head=failure.transient)
                 if outcome is not None:
@@ -338,7 +395,10 @@ class HubStore(Store):
         if not failure.transient:
             return failure.error
         detail = "; a request still in flight may land, re-read the head before retrying" if uncertain else ""
-        return TransientStoreError(f"{failure.error} (gave up after {attempt + 1} attempts{detail})")
+        wait = failure.retry_after_s
+        if wait is not None and wait > self.max_wait_s:
+            detail += f"; the Hub asks to wait {wait:.0f} s, more than max_wait_s={self.max_wait_s:.0f} s"
+        return TransientStoreError(f"{failure.error} (gave up after {attempt + 1} attempts{detail})", wait)
 
     # -- retries -----------------------------------------------------------------------------------------------
 
@@ -351,18 +411,26 @@ class HubStore(Store):
                 failure = self._classify(exc, what)
                 if failure is None:
                     raise
-                if not failure.transient or attempt >= self.max_retries:
+                if not self._should_retry(failure, attempt):
                     raise self._final_error(failure, attempt, uncertain=False) from exc
-            self._sleep(attempt, failure.retry_after_s)
+            self._sleep(attempt, failure, what)
         raise AssertionError("unreachable")
 
-    def _sleep(self, attempt: int, retry_after_s: float | None) -> None:
-        """Wait as long as a 429's Retry-After asks (up to 30 s), else an exponential backoff with jitter."""
-        if retry_after_s is not None:
-            time.sleep(min(retry_after_s, _MAX_BACKOFF_S))
+    def _should_retry(self, failure: _Failure, attempt: int) -> bool:
+        """Retry transient failures, unless retries are used up or a 429 asks for longer than `max_wait_s`."""
+        too_long = failure.retry_after_s is not None and failure.retry_after_s > self.max_wait_s
+        return failure.transient and attempt < self.max_retries and not too_long
+
+    def _sleep(self, attempt: int, failure: _Failure, what: str) -> None:
+        """Wait as long as a 429 asks (logged), else an exponential backoff with jitter capped at 30 s."""
+        if failure.retry_after_s is not None:
+            _LOG.warning(
+                "%s: rate limited while trying to %s; waiting %.0f s as the Hub asks", self, what, failure.retry_after_s
+            )
+            self._sleep_for(failure.retry_after_s)
             return
         delay = min(self.backoff_s * 2**attempt, _MAX_BACKOFF_S)
-        time.sleep(delay * random.uniform(0.5, 1.5))
+        self._sleep_for(delay * random.uniform(0.5, 1.5))
 
     def _classify(self, exc: Exception, what: str) -> _Failure | None:
         """Map an exception from huggingface_hub or httpx2 to a store error; None for anything else."""
@@ -379,7 +447,31 @@ class HubStore(Store):
             return _Failure(TransientStoreError(f"{where}: unreadable answer"), True, may_have_applied=True)
         if isinstance(exc, ValueError):
             return _Failure(StoreError(f"{where}: {exc}"), False)
+        if isinstance(exc, (RuntimeError, OSError)) and _raised_by_hub_client(exc):
+            return self._classify_upload(exc, what)
         return None
+
+    def _classify_upload(self, exc: RuntimeError | OSError, what: str) -> _Failure:
+        """A failure of the upload huggingface_hub runs before it sends a commit, so the commit was not applied.
+
+        Its LFS upload wraps the HTTP error in a RuntimeError, classified by that cause. hf_xet raises
+        XetAuthenticationError (a PermissionError) and XetObjectNotFoundError (a FileNotFoundError), which are
+        permanent; for anything else it raises a RuntimeError or an OSError such as ConnectionError: transient,
+        unless its message names an HTTP client error other than 408 and 429.
+        """
+        cause = exc.__cause__
+        if isinstance(exc, RuntimeError) and isinstance(cause, Exception):
+            inner = self._classify(cause, what)
+            if inner is not None:
+                return _Failure(inner.error, inner.transient, inner.retry_after_s)
+        where = f"{self}: cannot {what}"
+        detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if isinstance(exc, (PermissionError, FileNotFoundError)):
+            return _Failure(StoreError(f"{where}: the upload was refused ({detail})"), False)
+        client_error = _CLIENT_ERROR.search(str(exc))
+        if client_error is not None and int(client_error.group(1)) not in (408, 429):
+            return _Failure(StoreError(f"{where}: the upload was refused ({detail})"), False)
+        return _Failure(TransientStoreError(f"{where}: the upload failed ({detail})"), True)
 
     def _classify_http(self, exc: HfHubHTTPError, where: str) -> _Failure:
         response = exc.response

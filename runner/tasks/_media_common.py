@@ -148,7 +148,11 @@ def load_rows(config: TaskConfig, dataset_path: str, num_samples: int, roles: tu
     if unnamed:
         raise BenchmarkFailure(ErrorKind.INTERNAL, f"config {config.task}: dataset.columns lacks {', '.join(unnamed)}")
     columns = {role: config.dataset.columns[role] for role in roles}
-    table = datasets.load_dataset(dataset_path, config.dataset.name, split=config.dataset.split)
+    try:
+        table = datasets.load_dataset(dataset_path, config.dataset.name, split=config.dataset.split)
+    except Exception as exc:  # datasets raises many unrelated types for a missing or unreachable dataset
+        message = f"cannot read dataset {dataset_path} ({config.dataset.split}): {exc}"
+        raise BenchmarkFailure(ErrorKind.DATASET_UNAVAILABLE, message) from exc
     missing = sorted({c for c in columns.values() if c not in table.column_names})
     if missing:
         raise BenchmarkFailure(

@@ -152,7 +152,8 @@ def read_rows(
     try:
         dataset = datasets.load_dataset(dataset_path, name, split=split)
     except Exception as exc:  # datasets raises many unrelated types for a missing or malformed dataset
-        raise BenchmarkFailure(ErrorKind.INTERNAL, f"cannot read dataset {dataset_path} ({split}): {exc}") from exc
+        message = f"cannot read dataset {dataset_path} ({split}): {exc}"
+        raise BenchmarkFailure(ErrorKind.DATASET_UNAVAILABLE, message) from exc
     missing = sorted(set(columns.values()) - set(dataset.column_names))
     if missing:
         raise BenchmarkFailure(
