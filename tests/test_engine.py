@@ -92,9 +92,13 @@ def _sum_of_phases(result: Result, device: str, phases: tuple[str, ...]) -> None
 
 def test_single_phase_result_has_every_figure(mlp_result: Result) -> None:
     r = mlp_result
-    assert {(f.phase, f.device) for f in r.energy} == {
-        (p, d) for p in ("load", "preprocess", "forward", "total") for d in ("cpu", "ram")
-    }
+    published = {(f.phase, f.device) for f in r.energy}
+    missing = {(m.phase, m.device) for m in r.missing_figures}
+    # The MLP loads in milliseconds: process CPU time (10 ms ticks) may not move over the load window, and a load
+    # figure that reads zero is reported missing with its reason, never a failure.
+    assert missing <= {("load", "cpu")} and not published & missing
+    assert published | missing == {(p, d) for p in ("load", "preprocess", "forward", "total") for d in ("cpu", "ram")}
+    assert all("not a positive energy" in m.reason for m in r.missing_figures)
     for f in r.energy:
         assert f.mean_wh_per_1k > 0 and f.std_wh_per_1k >= 0
         assert f.ci95_low_wh_per_1k <= f.mean_wh_per_1k <= f.ci95_high_wh_per_1k
