@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="submitted models per hour")
     parser.add_argument("--benchmark-min", type=float, default=15.0)
     parser.add_argument("--hours", type=float, default=2.0, help="simulated hours")
-    parser.add_argument("--window-s", type=float, default=300.0, help="submission window")
+    parser.add_argument("--window-s", type=float, default=600.0, help="submission window (the Space's default)")
     parser.add_argument("--poll-s", type=float, default=60.0, help="an idle slot's poll interval")
     parser.add_argument("--hold-s", type=float, default=600.0, help="how long a result waits for a claim to share")
     parser.add_argument("--submitters", type=int, default=40)

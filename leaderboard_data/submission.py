@@ -4,7 +4,7 @@ Checks run before anything is written: the id is well-formed, the model exists a
 pinned commit, it is public, loads without remote code, has safetensors weights, fits the task, and has a known
 parameter count. The queue then refuses duplicates and submitters over their quota.
 
-On a Hub deployment submissions are gathered for a short window (`SubmissionBatcher`, default 5 minutes, set by
+On a Hub deployment submissions are gathered for a short window (`SubmissionBatcher`, default 10 minutes, set by
 `ENERGY_SCORE_SUBMIT_WINDOW_S`) and queued in one commit: the requests repository's commit budget then does not
 grow with the number of submitters. Each submitter gets the receipt once that commit has landed, so a receipt
 always names a request that is really queued.
@@ -26,7 +26,7 @@ from leaderboard_data.records import Request
 from leaderboard_data.stores import Store, Stores
 
 WINDOW_ENV = "ENERGY_SCORE_SUBMIT_WINDOW_S"
-HUB_WINDOW_S = 300.0
+HUB_WINDOW_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ _BATCHERS_LOCK = threading.Lock()
 
 
 def submission_window_s(stores: Stores) -> float:
-    """`ENERGY_SCORE_SUBMIT_WINDOW_S` if set, else 5 minutes on the Hub and none on a local store."""
+    """`ENERGY_SCORE_SUBMIT_WINDOW_S` if set, else 10 minutes on the Hub and none on a local store."""
     configured = os.environ.get(WINDOW_ENV)
     if configured:
         return float(configured)
