@@ -102,6 +102,42 @@ class PrecisionPerDevice(_Strict):
         return self.cpu if device == "cpu" else self.cuda
 
 
+class MeasurementChecks(_Strict):
+    """When a measurement is trusted: idle agreement, spread over repetitions, and a quiet machine.
+
+    `ENERGY_SCORE_LOAD_GATE=record` (or the spec's `load_gate`) records foreign load without re-measuring: for
+    test machines that are never quiet. Production gates.
+    """
+
+    idle_disagreement_max: float = Field(
+        default=0.25, gt=0, description="flag idle before/after differing by more than this share of their mean"
+    )
+    cv_max: float = Field(
+        default=0.10,
+        gt=0,
+        description="a CV of the scored figure over repetitions above this adds repetitions; still above after the "
+        "budget, the result is unstable (shown, no stars)",
+    )
+    extra_repetitions_budget_s: PerDevice = Field(
+        default=PerDevice(cpu=60.0, cuda=900.0), description="time allowed for repetitions added for a high CV"
+    )
+    foreign_cpu_share_max: float = Field(
+        default=0.10,
+        gt=0,
+        le=1,
+        description="other processes' CPU time in a window, as a share of all cores, above which it is contaminated",
+    )
+    quiet_wait_s: float = Field(
+        default=600.0, ge=0, description="how long to wait for a quiet machine before failing as machine_busy"
+    )
+    idle_above_quiet_max: float = Field(
+        default=2.0,
+        gt=1,
+        description="an idle baseline above this multiple of the machine's quiet idle power "
+        "(ENERGY_SCORE_QUIET_IDLE_W) is contaminated",
+    )
+
+
 class TaskConfig(_Strict):
     """The standardized benchmark of one task. Every field is part of what a result was measured under."""
 
@@ -112,11 +148,17 @@ class TaskConfig(_Strict):
     pipeline: Pipeline = Field(description="which runner implementation executes this task")
     dataset: DatasetSource
     num_samples: int = Field(default=1000, gt=0)
-    batch_size: int = Field(default=1, gt=0)
+    batch_size: Literal[1] = Field(
+        default=1, description="queries run one at a time (energy per query at batch 1); no other size is implemented"
+    )
     warmup_runs: int = Field(default=10, ge=0)
     repetitions: int = Field(default=5, ge=1)
     min_window_s: PerDevice = Field(description="a measured phase shorter than this is repeated until reached")
     idle_baseline_s: PerDevice = Field(description="idle measurement before and after the measured passes")
+    idle_settle_s: PerDevice = Field(
+        default=PerDevice(cpu=0.5, cuda=5.0), description="wait after the last work before each idle window"
+    )
+    checks: MeasurementChecks = MeasurementChecks()
     precision: PrecisionPerDevice = PrecisionPerDevice()
     max_input_length: int = Field(default=512, gt=0, description="truncation when the model sets none")
     timeout_s: float = Field(default=3600, gt=0, description="wall-clock limit for one benchmark")

@@ -81,6 +81,7 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "peak_memory_mb": "peak accelerator (or process) memory, MB",
     "samples": "dataset samples used",
     "repetitions": "measured repetitions",
+    "unstable": "true if the scored figure's CV over repetitions stayed above the config's cv_max: shown, no stars",
     "co2_g_per_1k": "codecarbon's CO2 estimate, grams per 1,000 queries",
     "country_iso_code": "country used for the CO2 estimate",
     "started_at": "start of the benchmark, UTC",
@@ -88,7 +89,8 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "source": 'where the result comes from: "native" (this pipeline) or "imported (optimum-benchmark X.Y)"',
     "cohort_protocol": '"native" when the workload matches the task config; an imported result whose samples, batch '
     'size or output lengths differ gets its own cohort "imported:<signature>" and is never ranked with native ones',
-    "phases_json": "JSON list of every energy figure: phase, device, mean, std, 95% CI, repetitions, measured, meter",
+    "phases_json": "JSON list of every energy figure: phase, device, mean, std, 95% CI, repetitions, measured, "
+    "meter, method (window, time_attributed, subtracted, imported), net of idle with its interval",
     "record_json": "the full validated result record as JSON",
 }
 
@@ -100,10 +102,24 @@ _METHOD = """\
 - **Measured or estimated.** Every figure says whether it came from a hardware energy counter (NVML for GPUs,
   RAPL for CPUs: `*_measured = true`) or from a model of the hardware such as codecarbon's TDP estimate
   (`false`). RAM energy is always an estimate.
-- **Idle baseline.** Power with the model loaded and idle is measured before and after the passes and
-  published beside the gross figures (`idle_power_w_json`; `net_of_idle` values in `phases_json`).
-- **Repetitions.** Each measured phase is repeated until a minimum window is reached, and the whole measurement
-  is repeated (`repetitions`); figures are means with a standard deviation and a 95% confidence interval.
+- **Method of each phase figure** (`method` in `phases_json`). `window`: the figure has its own measured window
+  (load, preprocess, the inference window, a prefill-only window). `time_attributed`: a share of a longer window
+  split at phase marks by time, because the meter cannot resolve the phase (a power model, or a counter slower
+  than the phase): such a figure is never marked measured. `subtracted`: the difference of two windows (decode =
+  inference - prefill-only), its uncertainty propagated. `imported`: read from another tool's report.
+- **Idle baseline.** Power with the model loaded and idle is measured before and after the passes, each after a
+  settle time and with edges taken just after a counter update, and published beside the gross figures
+  (`idle_power_w_json`). A before/after disagreement above the config's threshold is flagged. Net-of-idle figures
+  (`phases_json`) carry an interval that spans the idle range; none is given for constant-power models (RAM), and
+  a figure not above idle gets no net value but a note, never a negative number.
+- **Repetitions.** The samples are split into disjoint slices, one per repetition; each repetition is repeated
+  until a minimum window is reached. Figures are means with a standard deviation and a 95% confidence interval.
+  When the scored figure's CV is above the config's threshold, repetitions are added within a time budget; if it
+  stays above, the result is `unstable`: shown, but given no stars.
+- **Quiet machine.** Other processes' CPU time is checked over every window; a contaminated window is measured
+  again once the machine is quiet, and a machine that never gets quiet fails the request as `machine_busy` (not
+  the model's fault). CPU estimates use codecarbon's process tracking: this benchmark's CPU time, not the
+  machine's load.
 - **Hardware classes.** Energy depends on the machine, so models are only compared within one
   `hardware_class` and `scored_device` (and within a `size_class` for text generation, and a `cohort_protocol`).
   Each (model, revision, precision) counts once per cohort: its latest result not marked unstable; earlier

@@ -67,13 +67,17 @@ class ErrorKind(StrEnum):
     TIMEOUT = "timeout"
     LEASE_EXPIRED = "lease_expired"
     INTERNAL = "internal"
+    MACHINE_BUSY = "machine_busy"
+    """Other processes kept the machine busy until the benchmark gave up waiting: not the model's fault."""
     DATASET_UNAVAILABLE = "dataset_unavailable"
     INFRASTRUCTURE = "infrastructure"
 
 
 # Failures that say nothing about the model: the machine, the network, the store or the task's dataset let the
 # benchmark down. The request goes back to the queue (after a pause) and the submitter's attempt is not spent.
-NOT_MODELS_FAULT: frozenset[ErrorKind] = frozenset({ErrorKind.DATASET_UNAVAILABLE, ErrorKind.INFRASTRUCTURE})
+NOT_MODELS_FAULT: frozenset[ErrorKind] = frozenset(
+    {ErrorKind.DATASET_UNAVAILABLE, ErrorKind.INFRASTRUCTURE, ErrorKind.MACHINE_BUSY}
+)
 
 
 def is_models_fault(kind: ErrorKind) -> bool:
@@ -158,6 +162,14 @@ class EnergyFigure(_Record):
     net_of_idle_mean_wh_per_1k: float | None = Field(
         default=None, description="the same figure with the idle baseline's energy over the window removed"
     )
+    method: str = Field(
+        default="window",
+        description="window (its own measured window), time_attributed (a shared window split by time: never "
+        "measured), subtracted (difference of two windows), imported",
+    )
+    net_of_idle_ci95_low_wh_per_1k: float | None = Field(default=None, description="net figure's interval, low")
+    net_of_idle_ci95_high_wh_per_1k: float | None = Field(default=None, description="net figure's interval, high")
+    net_of_idle_note: str | None = Field(default=None, description="why there is no net figure, when there is none")
 
 
 class IdleBaseline(_Record):
@@ -170,6 +182,17 @@ class IdleBaseline(_Record):
     duration_s: float = Field(ge=0)
     measured: bool
     source: str
+    settle_s: float = Field(default=0.0, ge=0, description="wait before each idle window, after the last work")
+    disagreement: float | None = Field(default=None, description="|before - after| / mean of the two")
+    disagrees: bool = Field(default=False, description="disagreement above the config's idle_disagreement_max")
+
+
+class MissingFigure(_Record):
+    """A figure that was not published, and why (e.g. the counter did not move over the load window)."""
+
+    phase: str
+    device: Literal["gpu", "cpu", "ram"]
+    reason: str
 
 
 class UnavailableMeter(_Record):
@@ -266,6 +289,13 @@ class Result(_Record):
     provenance: dict[str, Any] | None = Field(
         default=None, description="an imported report's config: model, backend, scenario settings, versions"
     )
+    unstable: bool = Field(default=False, description="CV over repetitions stayed above the threshold: no stars")
+    cv_over_repetitions: float | None = Field(default=None, description="CV of the scored figure over repetitions")
+    cpu_power_model: dict[str, str] | None = Field(
+        default=None, description="codecarbon's CPU power model: mode, tracking, TDP used, generic default or not"
+    )
+    load_check: dict[str, Any] | None = Field(default=None, description="foreign-load check of the published windows")
+    missing_figures: list[MissingFigure] = Field(default_factory=list)
 
     def figure(self, phase: str, device: str) -> EnergyFigure | None:
         """The figure for one phase and device, or None if it was not measured."""

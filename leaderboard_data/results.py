@@ -105,6 +105,7 @@ RESULT_SCHEMA: pa.Schema = pa.schema(
         ("peak_memory_mb", pa.float64()),
         ("samples", pa.int64()),
         ("repetitions", pa.int64()),
+        ("unstable", pa.bool_()),
         ("co2_g_per_1k", pa.float64()),
         ("country_iso_code", pa.string()),
         ("started_at", _UTC_TIMESTAMP),
@@ -195,6 +196,7 @@ def result_to_row(result: Result) -> dict[str, Any]:
             "peak_memory_mb": result.peak_memory_mb,
             "samples": result.samples,
             "repetitions": result.repetitions,
+            "unstable": result.unstable,
             "co2_g_per_1k": carbon.co2_g_per_1k if carbon else None,
             "country_iso_code": carbon.country_iso_code if carbon else None,
             "started_at": _as_utc(result.started_at),
@@ -264,7 +266,7 @@ def _parse_table(path: str, content: bytes, columns: Sequence[str] | None) -> pa
 
 
 # Columns added after results were first published, with the value older rows stand for.
-_ADDED_COLUMNS: dict[str, str] = {"source": "native", "cohort_protocol": "native"}
+_ADDED_COLUMNS: dict[str, object] = {"unstable": False, "source": "native", "cohort_protocol": "native"}
 
 
 def _with_added_columns(table: pa.Table, names: list[str], wanted: Sequence[str]) -> tuple[pa.Table, list[str]]:
@@ -273,7 +275,8 @@ def _with_added_columns(table: pa.Table, names: list[str], wanted: Sequence[str]
     if not missing or any(name not in wanted for name in names):
         return table, names
     for name in missing:
-        table = table.append_column(name, pa.array([_ADDED_COLUMNS[name]] * table.num_rows, pa.string()))
+        filler = pa.array([_ADDED_COLUMNS[name]] * table.num_rows, RESULT_SCHEMA.field(name).type)
+        table = table.append_column(name, filler)
     table = table.select([name for name in wanted if name in table.schema.names])
     return table, table.schema.names
 

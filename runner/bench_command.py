@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -11,7 +12,11 @@ from leaderboard_data.model_checks import inspect_model_folder
 from leaderboard_data.records import Result
 from leaderboard_data.stores import open_stores
 from runner.engine import BenchmarkSpec, run_benchmark
+from runner.errors import BenchmarkFailure
 from runner.tables import _table
+
+EXIT_FAILED = 1
+"""As `energy-score` exits for any failed benchmark."""
 
 
 def summary_table(result: Result) -> str:
@@ -23,12 +28,15 @@ def summary_table(result: Result) -> str:
             f"{figure.mean_wh_per_1k:.5g}",
             f"[{figure.ci95_low_wh_per_1k:.4g}, {figure.ci95_high_wh_per_1k:.4g}]",
             "measured" if figure.measured else "estimated",
+            figure.method,
+            _net(figure.net_of_idle_mean_wh_per_1k, figure.net_of_idle_note),
             figure.source,
         ]
         for figure in result.energy
     ]
-    table = _table(["phase", "device", "Wh/1k", "95% CI", "kind", "source"], rows)
+    table = _table(["phase", "device", "Wh/1k", "95% CI", "kind", "method", "net of idle", "source"], rows)
     missing = "".join(f"\nnot measured: {m.device} ({m.source}): {m.reason}" for m in result.unavailable_meters)
+    missing += "".join(f"\nmissing: {m.phase} on {m.device}: {m.reason}" for m in result.missing_figures)
     return (
         f"{result.model_id} on {result.task} (config {result.config_version}), {result.device}, "
         f"hardware {result.hardware.hardware_class}, {result.samples} queries x {result.repetitions} repetitions"
@@ -36,8 +44,35 @@ def summary_table(result: Result) -> str:
         f"{table}{missing}\n"
         f"scored ({result.scored_device}): {result.scored_energy_wh_per_1k:.5g} Wh per 1,000 queries; "
         f"latency {result.latency_s_mean * 1000:.1f} ms mean, {result.latency_s_p95 * 1000:.1f} ms p95; "
-        f"throughput {result.throughput_queries_per_s:.2f} queries/s; peak memory {result.peak_memory_mb:.0f} MB"
+        f"throughput {result.throughput_queries_per_s:.2f} queries/s; peak memory {result.peak_memory_mb:.0f} MB\n"
+        f"{_checks_line(result)}"
     )
+
+
+def _net(value: float | None, note: str | None) -> str:
+    return f"{value:.5g}" if value is not None else (note.split(":")[0] if note else "-")
+
+
+def _checks_line(result: Result) -> str:
+    """CV over repetitions, stability, idle agreement and the foreign-load check, in one line."""
+    cv = "n/a" if result.cv_over_repetitions is None else f"{result.cv_over_repetitions:.1%}"
+    parts = [f"cv over repetitions {cv}" + (" (UNSTABLE: shown, no stars)" if result.unstable else "")]
+    parts += [f"idle {b.device} before/after disagree ({b.before_power_w:.3g} vs {b.after_power_w:.3g} W)"
+              for b in result.idle if b.disagrees]  # fmt: skip
+    if result.load_check:
+        check = result.load_check
+        parts.append(
+            f"foreign load: max {check['max_foreign_share']:.0%} of cores over {check['windows']} windows "
+            f"(gate {check['gate']}, {check['windows_contaminated']} contaminated, "
+            f"{check['windows_remeasured']} re-measured)"
+        )
+    if result.cpu_power_model:
+        model = result.cpu_power_model
+        parts.append(
+            f"cpu power model: {model.get('mode')} ({model.get('tracking_mode')} tracking), TDP "
+            f"{model.get('tdp_w', '?')} W{' (generic default)' if model.get('generic_tdp') == 'true' else ''}"
+        )
+    return "; ".join(parts)
 
 
 def reused_rows_warning(result: Result) -> str | None:
@@ -81,8 +116,21 @@ def run_bench_command(args: argparse.Namespace) -> int:
         hardware_class=args.hardware_class,
         country_iso_code=args.country,
         progress=True,
+        min_window_s=getattr(args, "min_window_s", None),
+        load_gate=getattr(args, "load_gate", None),
+        quiet_wait_s=getattr(args, "quiet_wait_s", None),
+        extra_repetitions_budget_s=getattr(args, "extra_repetitions_budget_s", None),
     )
-    result = run_benchmark(spec)
+    try:
+        result = run_benchmark(spec)
+    except BenchmarkFailure as failure:
+        # A failed run is recorded too (e.g. machine_busy, with the load that caused it), and exits non-zero.
+        print(f"benchmark failed: {failure}", file=sys.stderr)
+        if args.out:
+            record = {"failed": True, "error_kind": failure.kind.value, "error_message": failure.message}
+            args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+            print(f"failure written to {args.out}", file=sys.stderr)
+        return EXIT_FAILED
     print(summary_table(result))
     warning = reused_rows_warning(result)
     if warning:

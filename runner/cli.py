@@ -228,6 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", type=Path, help="write the full result record as JSON here")
     bench.add_argument("--hardware-class", help="declare the hardware class (a reference machine)")
     bench.add_argument("--country", default="USA", help="ISO code of the grid region for CO2 (default USA)")
+    bench.add_argument("--min-window-s", type=float, help="minimum measured window (default: the config's)")
+    bench.add_argument(
+        "--load-gate",
+        choices=["gate", "record"],
+        help="gate: re-measure windows with foreign CPU load, fail as machine_busy if never quiet (default); "
+        "record: only record it (default from ENERGY_SCORE_LOAD_GATE)",
+    )
+    bench.add_argument("--quiet-wait-s", type=float, help="wait this long for a quiet machine (default: config's)")
+    bench.add_argument(
+        "--extra-repetitions-budget-s", type=float, help="time for repetitions added for a high CV (default: config's)"
+    )
 
     run = command("run", _cmd_run, "Run a worker: claim requests, benchmark them, publish results.")
     run.add_argument("--once", action="store_true", help="process one request, then exit")

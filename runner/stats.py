@@ -78,6 +78,13 @@ class Summary:
         half = t_quantile_95(self.df) * self.sem
         return (self.mean - half, self.mean + half)
 
+    @property
+    def cv(self) -> float | None:
+        """Coefficient of variation (std / mean) of one reading; None for one reading or a zero mean."""
+        if self.n < 2 or self.mean == 0:
+            return None
+        return self.std / abs(self.mean)
+
     def scaled(self, factor: float) -> Summary:
         """The same summary with every reading multiplied by `factor` (a unit change)."""
         f = abs(factor)

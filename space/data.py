@@ -383,10 +383,11 @@ def result_choices(rows: pd.DataFrame, task_configs: dict[str, TaskConfig]) -> l
 def phases_frame(phases_json: Any) -> pd.DataFrame:
     """A result's per-phase figures (without 'total' and 'load'), ordered as the pipeline runs them."""
     cols = ["phase", "device", "mean_wh_per_1k", "ci95_low_wh_per_1k", "ci95_high_wh_per_1k", "measured", "source"]
+    cols.append("method")  # how the figure was obtained; records before it existed were all own-window figures
     if not present(phases_json) or not str(phases_json):
         return pd.DataFrame(columns=cols)
     items = json.loads(str(phases_json))
-    frame = pd.DataFrame([{c: item.get(c) for c in cols} for item in items], columns=cols)
+    frame = pd.DataFrame([{c: item.get(c, "window" if c == "method" else None) for c in cols} for item in items])
     frame = frame[~frame["phase"].isin(["total", "load"])]
     order = {p: i for i, p in enumerate(PHASE_ORDER)}
     frame = frame.assign(_order=frame["phase"].map(lambda p: order.get(p, len(order))))

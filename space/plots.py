@@ -106,8 +106,17 @@ def position_in_task(peers: pd.DataFrame, model_id: str, energy: float, title: s
     return figure
 
 
+PHASE_METHODS = {
+    "window": "own window",
+    "time_attributed": "split by time",
+    "subtracted": "difference of windows",
+    "imported": "imported",
+}
+"""How each phase figure was obtained (`EnergyFigure.method`), as written on its bar."""
+
+
 def phases_bar(phases: pd.DataFrame, title: str) -> go.Figure:
-    """Energy per phase and device with 95% intervals; estimated figures are hatched."""
+    """Energy per phase and device with 95% intervals; estimated figures are hatched, each bar names its method."""
     if phases.empty:
         return _empty(title, "No per-phase figures for this result")
     figure = go.Figure()
@@ -129,7 +138,12 @@ def phases_bar(phases: pd.DataFrame, title: str) -> go.Figure:
                     "array": (part["ci95_high_wh_per_1k"].astype(float) - means).clip(lower=0),
                     "arrayminus": (means - part["ci95_low_wh_per_1k"].astype(float)).clip(lower=0),
                 },
-                customdata=["measured" if m else "estimated" for m in measured],
+                customdata=[
+                    f"{'measured' if m else 'estimated'}, {PHASE_METHODS.get(str(k), str(k))}"
+                    for m, k in zip(measured, part["method"], strict=True)
+                ],
+                text=[PHASE_METHODS.get(str(k), str(k)) for k in part["method"]],
+                textposition="outside",
                 hovertemplate="%{x}: %{y:.4g} Wh/1k (%{customdata})<extra>" + str(device).upper() + "</extra>",
             )
         )

@@ -116,9 +116,42 @@ def test_bench_prints_a_summary_and_writes_the_record(deployment: Deployment, tm
         str(out),
         "--store",
         deployment.spec,
+        "--extra-repetitions-budget-s",
+        "0",
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Wh/1k" in run.stdout and "estimated" in run.stdout
     assert "not measured: gpu" in run.stdout
     result = Result.from_json(out.read_text())
     assert result.task == "text_classification" and result.samples == 3 and result.repetitions == 2
+
+
+def test_bench_beside_a_busy_neighbour_fails_with_the_reason_and_records_it(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """Processes keeping every core busy: the gated bench never publishes, exits 1 and names the load."""
+    import os
+    import subprocess
+    import sys
+
+    from leaderboard_data.configs import Pipeline
+    from runner.zoo import write_dataset
+
+    dataset = write_dataset(Pipeline.TEXT_CLASSIFICATION, tmp_path / "data", 4)
+    out = tmp_path / "failure.json"
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    try:
+        run = energy_score(
+            "bench", str(deployment.root / "models" / "acme" / "classifier"), "--task", "text_classification",
+            "--samples", "2", "--repetitions", "2", "--dataset", str(dataset), "--out", str(out),
+            "--store", deployment.spec, "--load-gate", "gate", "--quiet-wait-s", "1",
+        )  # fmt: skip
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    assert run.returncode == 1
+    assert "benchmark failed: machine_busy: idle baseline contaminated: other processes used" in run.stderr
+    record = json.loads(out.read_text())
+    assert record["failed"] is True and record["error_kind"] == "machine_busy"
+    assert "busiest other processes: pid" in record["error_message"]

@@ -117,3 +117,19 @@ def test_unknown_task_lists_the_known_ones() -> None:
 def test_empty_config_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"no task configs"):
         load_task_configs(tmp_path)
+
+
+def test_batch_size_other_than_one_is_refused(tmp_path: Path) -> None:
+    data = _valid()
+    data["batch_size"] = 8  # nothing batches queries: a config must not claim it
+    with pytest.raises(ConfigError, match=r"field 'batch_size'"):
+        load_task_config(_write(tmp_path, "text_classification", data))
+
+
+def test_every_config_states_its_settle_time_and_checks() -> None:
+    for path in sorted((Path(__file__).parent.parent / "configs").glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text())
+        assert set(raw["idle_settle_s"]) == {"cpu", "cuda"}, path
+        assert {"cv_max", "foreign_cpu_share_max", "quiet_wait_s", "extra_repetitions_budget_s"} <= set(raw["checks"])
+        config = load_task_config(path)
+        assert 0 < config.checks.cv_max <= 0.2 and config.idle_settle_s.cuda >= 1.0

@@ -127,7 +127,7 @@ def test_older_result_files_without_the_new_columns_still_load(tmp_path: Path) -
 
     store = LocalStore(tmp_path / "results")
     result = make_result(task="text_classification")
-    old = results_to_table([result]).drop_columns(["source", "cohort_protocol"])
+    old = results_to_table([result]).drop_columns(["unstable", "source", "cohort_protocol"])
     path = tmp_path / "old.parquet"
     pq.write_table(old, path)
     store.commit(
@@ -138,6 +138,7 @@ def test_older_result_files_without_the_new_columns_still_load(tmp_path: Path) -
     frame = load_results_frame(store)
     assert list(frame.columns) == RESULT_COLUMNS
     assert list(frame["source"]) == ["native"] and list(frame["cohort_protocol"]) == ["native"]
+    assert list(frame["unstable"]) == [False]
 
 
 def _write(path: Path, data: Any) -> Path:

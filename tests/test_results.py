@@ -47,7 +47,7 @@ cpu_energy_wh_per_1k, cpu_energy_std, cpu_energy_ci95_low, cpu_energy_ci95_high,
 ram_energy_wh_per_1k, ram_energy_std, ram_energy_ci95_low, ram_energy_ci95_high, ram_energy_measured,
 total_energy_wh_per_1k, idle_power_w_json, decode_method, latency_s_mean, latency_s_p95,
 throughput_queries_per_s, queries, input_tokens, output_tokens, images, audio_seconds, peak_memory_mb, samples,
-repetitions, co2_g_per_1k, country_iso_code, started_at, finished_at, source, cohort_protocol,
+repetitions, unstable, co2_g_per_1k, country_iso_code, started_at, finished_at, source, cohort_protocol,
 phases_json, record_json"""
 
 
@@ -83,6 +83,7 @@ def test_row_of_a_gpu_result() -> None:
     assert list(row) == RESULT_COLUMNS
     assert row["scored_energy_wh_per_1k"] == 2.0
     assert row["scored_energy_measured"] is True
+    assert row["unstable"] is False and result_to_row(result.model_copy(update={"unstable": True}))["unstable"] is True
     assert row["gpu_energy_wh_per_1k"] == result.figure("total", "gpu").mean_wh_per_1k  # type: ignore[union-attr]
     assert row["cpu_energy_measured"] is False
     assert row["total_energy_wh_per_1k"] == pytest.approx(2.0 + 0.4 + 0.1)

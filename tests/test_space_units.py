@@ -127,8 +127,13 @@ def test_model_view_and_phases(source, configs):
     assert row is not None
     phases = data.phases_frame(row["phases_json"])
     assert list(phases["phase"]) == ["prefill", "decode"]
+    assert list(phases["method"]) == ["window", "window"]  # records from before figures named their method
     figure = plots.phases_bar(phases, "phases")
     assert {t.name for t in figure.data} == {"GPU"}
+    assert list(figure.data[0].text) == ["own window", "own window"]
+    split = plots.phases_bar(phases.assign(method=["time_attributed", "subtracted"]), "phases")
+    assert list(split.data[0].text) == ["split by time", "difference of windows"]
+    assert "split by time" in split.data[0].customdata[0]
 
 
 def test_energy_plot_is_log_log_and_hover_escaped():

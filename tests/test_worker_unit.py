@@ -9,7 +9,9 @@ from pathlib import Path
 from leaderboard_data.errors import TransientStoreError
 from leaderboard_data.model_source import ModelInfo, ModelSource
 from leaderboard_data.queue import RequestQueue
-from leaderboard_data.records import RequestStatus
+from leaderboard_data.records import ErrorKind, RequestStatus
+from runner.engine import BenchmarkSpec
+from runner.errors import BenchmarkFailure
 from runner.worker import Worker, WorkerOptions
 from tests.helpers_deployment import make_deployment
 
@@ -45,3 +47,34 @@ def test_lease_lost_during_model_fetch_leaves_the_worker_running(tmp_path: Path)
     request = deployment.queue().get(request_id)
     assert request.status == RequestStatus.RUNNING
     assert request.lease is not None and request.lease.worker_id == "other-worker"
+
+
+class _BusyMachine:
+    """An executor whose benchmarks fail because the machine never got quiet (as the engine raises it)."""
+
+    def capacity(self) -> int:
+        return 1
+
+    def start(self, spec: BenchmarkSpec, timeout_s: float) -> _BusyMachine:
+        return self
+
+    def poll(self, timeout_s: float) -> None:
+        raise BenchmarkFailure(ErrorKind.MACHINE_BUSY, "idle baseline contaminated: pid 99 stress-ng (12.0 CPU-s)")
+
+    def terminate(self) -> None:
+        return None
+
+
+def test_machine_busy_releases_the_request_without_charging_the_model(tmp_path: Path) -> None:
+    deployment = make_deployment(tmp_path / "store")
+    deployment.add_model("acme/classifier", "text_classification")
+    request_id = deployment.submit("acme/classifier", "text_classification")
+    options = WorkerOptions(worker_id="w", max_jobs=1, poll_s=0.1, exit_when_empty=True)
+
+    stats = Worker(deployment.stores, deployment.configs, options, executor=_BusyMachine()).run()
+
+    request = deployment.queue().get(request_id)
+    assert stats.failed == 0 and stats.infrastructure_failures == 1
+    assert request.status == RequestStatus.PENDING and request.attempts == 0 and request.error_kind is None
+    assert "machine_busy: idle baseline contaminated" in request.history[-1].note
+    assert "pid 99 stress-ng" in request.history[-1].note  # the reason names the load

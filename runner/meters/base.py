@@ -20,7 +20,7 @@ import bisect
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -74,7 +74,9 @@ class EnergyMeter(ABC):
     source: str = "meter"
     sample_period_s: float = 0.5
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock
+        """Time source of the timeline; perf_counter, or a simulated clock in tests."""
         self._times: list[float] = []
         self._values: list[dict[str, float]] = []
         self._lock = threading.Lock()
@@ -101,6 +103,15 @@ class EnergyMeter(ABC):
     def resolution_s(self) -> float:
         """Shortest interval whose energy this meter resolves; 0 for a power model that is attributed by time."""
         return 0.0
+
+    def device_resolution_s(self, device: str) -> float:
+        """`resolution_s` for one device kind; a meter mixing a counter and a power model overrides it."""
+        return self.resolution_s
+
+    @property
+    def constant_power_devices(self) -> frozenset[str]:
+        """Device kinds whose figure is a constant power times time (RAM): no net-of-idle figure exists for them."""
+        return frozenset()
 
     def _open(self) -> None:  # noqa: B027 - optional hook
         """Acquire hardware handles; called once by `start()`, outside any measured window."""
@@ -146,14 +157,37 @@ class EnergyMeter(ABC):
     def sample(self) -> float:
         """Read the hardware now and append to the timeline; returns the sample's time (perf_counter)."""
         with self._lock:
-            before = time.perf_counter()
+            before = self.clock()
             values = self._read()
-            now = (before + time.perf_counter()) / 2  # the read happened somewhere in between
+            now = (before + self.clock()) / 2  # the read happened somewhere in between
             if self._times and now <= self._times[-1]:
                 now = self._times[-1] + 1e-9
             self._times.append(now)
             self._values.append(values)
             return now
+
+    def sample_after_update(self, sleep: Callable[[float], None] = time.sleep) -> float:
+        """Sample just after the counter's next update, so an edge never reads a stale value; returns its time.
+
+        A counter refreshes every `resolution_s` (NVML: about 100 ms) and reads the same value in between: an edge
+        taken between updates attributes up to one period's energy to the wrong window. Polls every 1/50 period,
+        for at most three periods (a counter that did not move is then read as it is). A power model (resolution
+        0) has no updates to wait for.
+        """
+        period = self.resolution_s
+        if period <= 0:
+            return self.sample()
+        self.sample()
+        with self._lock:
+            first = self._values[-1]
+        deadline = self.clock() + 3 * period
+        while True:
+            sleep(period / 50)
+            at = self.sample()
+            with self._lock:
+                moved = self._values[-1] != first
+            if moved or self.clock() >= deadline:
+                return at
 
     def _cumulative_at(self, t: float) -> dict[str, float]:
         """Linear interpolation of the timeline at `t`; before the first or after the last sample, clamped."""

@@ -7,6 +7,12 @@ microseconds between one task's end and the next one's start are covered at the 
 
 CPU energy is measured when codecarbon reads Intel RAPL, and estimated otherwise (its TDP and load model). RAM
 is always an estimate. codecarbon's GPU energy and CO2 are carried as extras for the carbon cross-check.
+
+The tracker runs in codecarbon's *process* tracking mode (as optimum-benchmark does): the load-based CPU
+estimate is the TDP times this process tree's CPU time over the window's CPU capacity, so other processes' work
+is not billed to the model. (Machine mode bills the whole machine's load: beside a busy neighbour the same
+model scored 4x to 44x its quiet figure.) RAPL reads the whole package whatever the mode; a foreign-load check
+(`runner.meters.load_monitor`) covers that case.
 """
 
 from __future__ import annotations
@@ -37,12 +43,15 @@ class CodecarbonMeter(EnergyMeter):
 
     source = "codecarbon"
 
+    tracking_mode = "process"
+
     def __init__(self, country_iso_code: str = "USA", sample_period_s: float = 1.0) -> None:
         super().__init__()
         self.country_iso_code = country_iso_code
         self.sample_period_s = sample_period_s
         self._tracker: Any = None
         self._cpu_mode = "unknown"
+        self._power_model: dict[str, str] = {}
         self._reason: str | None = None
         self._totals: dict[str, float] = {}
         self._task_started = 0.0
@@ -82,6 +91,27 @@ class CodecarbonMeter(EnergyMeter):
         """RAPL is read only when the chain is cut; a power model is attributed by time, so it has none."""
         return self.sample_period_s if self.cpu_measured else 0.0
 
+    def device_resolution_s(self, device: str) -> float:
+        return self.resolution_s if device == "cpu" else 0.0  # RAM is always a power model
+
+    @property
+    def constant_power_devices(self) -> frozenset[str]:
+        """RAM (a fixed power per GB), and the CPU too when codecarbon fell back to a constant share of TDP."""
+        return frozenset({"ram", "cpu"}) if self._cpu_mode == "constant" else frozenset({"ram"})
+
+    def cpu_power_model(self) -> dict[str, str]:
+        """How codecarbon gets CPU power: its mode, the tracking mode, the TDP used and whether it is generic."""
+        return dict(self._power_model)
+
+    def _describe_cpu(self) -> dict[str, str]:
+        cpu = self._cpu_hardware()
+        model: dict[str, str] = {"mode": self._cpu_mode, "tracking_mode": self.tracking_mode}
+        if cpu is not None:
+            model["cpu_model"] = str(getattr(cpu, "_model", "unknown"))
+            model["tdp_w"] = str(getattr(cpu, "_tdp", "unknown"))
+            model["generic_tdp"] = str(bool(getattr(cpu, "_is_generic_tdp", False))).lower()
+        return model
+
     def _open(self) -> None:
         if not self.is_available():
             raise CodecarbonError(self._reason or "codecarbon unavailable")
@@ -94,7 +124,7 @@ class CodecarbonMeter(EnergyMeter):
                 save_to_file=False,
                 log_level="error",
                 measure_power_secs=3600,
-                tracking_mode="machine",
+                tracking_mode=self.tracking_mode,
                 allow_multiple_runs=True,
             )
             self._tracker.start_task("energy-score")
@@ -103,16 +133,17 @@ class CodecarbonMeter(EnergyMeter):
             raise CodecarbonError(self._reason) from exc
         self._last_end = self._task_started = time.perf_counter()
         self._cpu_mode = self._detect_cpu_mode()
+        self._power_model = self._describe_cpu()
         self.region = getattr(getattr(self._tracker, "_geo", None), "region", None)
         self._totals = {"cpu": 0.0, "ram": 0.0, EXTRA_GPU_J: 0.0, EXTRA_CO2_G: 0.0}
 
+    def _cpu_hardware(self) -> Any:
+        return next((h for h in getattr(self._tracker, "_hardware", []) if type(h).__name__ == "CPU"), None)
+
     def _detect_cpu_mode(self) -> str:
         """codecarbon's CPU mode (cpu_load, constant, intel_rapl...), read from its hardware description."""
-        for item in getattr(self._tracker, "_hardware", []):
-            mode = getattr(item, "_mode", None)
-            if type(item).__name__ == "CPU" and isinstance(mode, str):
-                return mode
-        return "unknown"
+        mode = getattr(self._cpu_hardware(), "_mode", None)
+        return mode if isinstance(mode, str) else "unknown"
 
     def _close(self) -> None:
         if self._tracker is not None:

@@ -1,0 +1,206 @@
+"""Foreign load: how much CPU other processes used while a window was measured.
+
+A model measured beside a busy neighbour runs slower and, on a whole-machine power model, is billed for the
+neighbour's work: the same model scored 4x to 44x its quiet figure, and per-query latency rose 4.26x. No
+attribution undoes a slowed process, so a contaminated window is never published: the protocol waits for quiet
+and measures it again, and fails as `machine_busy` when the machine never gets quiet.
+
+Over a window, the machine's busy CPU time (all cores, from `psutil.cpu_times()`) minus this process tree's
+(`psutil.Process().cpu_times()` of the process and its children) is the foreign CPU time. Divided by the window's
+capacity (duration x cores) it is the foreign share; above `foreign_cpu_share_max` the window is contaminated.
+
+Example:
+    monitor = LoadMonitor(foreign_cpu_share_max=0.10)
+    mark = monitor.begin()
+    ...  # the measured window
+    load = monitor.end(mark)   # WindowLoad: foreign_cpu_s, own_cpu_s, foreign_share, contaminated
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from types import ModuleType
+from typing import Any
+
+import psutil
+
+GATE_ENV = "ENERGY_SCORE_LOAD_GATE"
+QUIET_IDLE_ENV = "ENERGY_SCORE_QUIET_IDLE_W"
+IDLE_TIME_FIELDS = ("idle", "iowait")
+"""Fields of `psutil.cpu_times()` that are not work; every other field is busy time."""
+
+
+class LoadGate(StrEnum):
+    """What a contaminated window does: `gate` re-measures it after quiet (production); `record` only records."""
+
+    GATE = "gate"
+    RECORD = "record"
+
+
+def gate_from_env(default: LoadGate = LoadGate.GATE) -> LoadGate:
+    """`ENERGY_SCORE_LOAD_GATE` (gate or record); a bad value is an error naming the allowed ones."""
+    raw = os.environ.get(GATE_ENV, "").strip().lower()
+    if not raw:
+        return default
+    try:
+        return LoadGate(raw)
+    except ValueError:
+        allowed = ", ".join(g.value for g in LoadGate)
+        raise ValueError(f"{GATE_ENV}={raw!r}: expected one of {allowed}") from None
+
+
+def quiet_idle_from_env() -> dict[str, float]:
+    """This machine's quiet idle power per device, e.g. `ENERGY_SCORE_QUIET_IDLE_W="gpu=72,cpu=0.8"`; {} if unset."""
+    raw = os.environ.get(QUIET_IDLE_ENV, "").strip()
+    levels: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        device, _, watts = item.partition("=")
+        try:
+            levels[device.strip()] = float(watts)
+        except ValueError:
+            raise ValueError(f"{QUIET_IDLE_ENV}={raw!r}: expected DEVICE=WATTS pairs, e.g. gpu=72,cpu=0.8") from None
+    return levels
+
+
+def idle_above_quiet(
+    power_w: dict[str, float], quiet_w: dict[str, float], ratio_max: float, duration_s: float
+) -> WindowLoad | None:
+    """A contaminated WindowLoad when an idle baseline is above `ratio_max` x the machine's quiet level."""
+    for device, quiet in sorted(quiet_w.items()):
+        watts = power_w.get(device)
+        if watts is not None and quiet > 0 and watts > ratio_max * quiet:
+            reason = (
+                f"idle {device} power {watts:.3g} W is above {ratio_max:g}x this machine's quiet level {quiet:.3g} W "
+                "(another process on the device?)"
+            )
+            return WindowLoad(duration_s, 0.0, 0.0, 0.0, True, reason)
+    return None
+
+
+@dataclass(frozen=True)
+class LoadMark:
+    """CPU times at a window's start. Units: seconds."""
+
+    at: float
+    busy_s: float
+    own_s: float
+
+
+@dataclass(frozen=True)
+class WindowLoad:
+    """Foreign and own CPU time over one window (seconds), and whether it is contaminated."""
+
+    duration_s: float
+    foreign_cpu_s: float
+    own_cpu_s: float
+    foreign_share: float
+    contaminated: bool
+    reason: str | None = None
+    """Why the window is contaminated when CPU time does not show it (an idle baseline above the quiet level)."""
+
+    def describe(self) -> str:
+        if self.reason:
+            return self.reason
+        return (
+            f"other processes used {self.foreign_cpu_s:.2f} CPU-s in {self.duration_s:.2f} s "
+            f"({self.foreign_share:.0%} of all cores; this benchmark {self.own_cpu_s:.2f} CPU-s)"
+        )
+
+
+class MachineBusyError(Exception):
+    """The machine did not get quiet within the wait; the message names the load and its top processes."""
+
+
+class LoadMonitor:
+    """Measures foreign CPU load over windows, and waits for a quiet machine.
+
+    Args:
+        foreign_cpu_share_max: foreign CPU time over a window's capacity above which it is contaminated.
+        ps: the psutil module (a fake of the same shape in tests).
+        clock, sleep: time source and sleep, for waiting.
+    """
+
+    def __init__(
+        self,
+        foreign_cpu_share_max: float,
+        ps: ModuleType | Any = psutil,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.foreign_cpu_share_max = foreign_cpu_share_max
+        self._ps = ps
+        self._clock = clock
+        self._sleep = sleep
+        self._cores = ps.cpu_count() or 1
+        self._me = ps.Process()
+
+    def _busy_s(self) -> float:
+        times = self._ps.cpu_times()
+        return sum(value for name, value in times._asdict().items() if name not in IDLE_TIME_FIELDS)
+
+    def _own_s(self) -> float:
+        total = 0.0
+        for proc in [self._me, *self._children()]:
+            try:
+                t = proc.cpu_times()
+            except (self._ps.NoSuchProcess, self._ps.AccessDenied):
+                continue  # a child that exited between the listing and the read
+            total += t.user + t.system
+        return total
+
+    def _children(self) -> list[Any]:
+        try:
+            return list(self._me.children(recursive=True))
+        except (self._ps.NoSuchProcess, self._ps.AccessDenied):
+            return []
+
+    def begin(self) -> LoadMark:
+        """Mark a window's start."""
+        return LoadMark(at=self._clock(), busy_s=self._busy_s(), own_s=self._own_s())
+
+    def end(self, mark: LoadMark) -> WindowLoad:
+        """The load over the window since `mark`."""
+        duration = max(self._clock() - mark.at, 1e-9)
+        own = max(self._own_s() - mark.own_s, 0.0)
+        foreign = max(self._busy_s() - mark.busy_s - own, 0.0)
+        share = foreign / (duration * self._cores)
+        return WindowLoad(duration, foreign, own, share, share > self.foreign_cpu_share_max)
+
+    def wait_for_quiet(self, max_wait_s: float, probe_s: float = 1.0) -> WindowLoad:
+        """Probe `probe_s` windows until one is quiet; raise MachineBusyError naming the load after `max_wait_s`."""
+        deadline = self._clock() + max_wait_s
+        before = self._process_times()
+        mark = self.begin()
+        while True:
+            self._sleep(probe_s)
+            load = self.end(mark)
+            if not load.contaminated:
+                return load
+            if self._clock() >= deadline:
+                top = self._top_processes(before, self._process_times())
+                raise MachineBusyError(
+                    f"the machine stayed busy for {max_wait_s:.0f} s of waiting: {load.describe()}; "
+                    f"busiest other processes: {top or 'none visible (another container or a hypervisor?)'}"
+                )
+            mark = self.begin()
+
+    def _process_times(self) -> dict[int, tuple[str, float]]:
+        mine = {self._me.pid, *(c.pid for c in self._children())}
+        table: dict[int, tuple[str, float]] = {}
+        for proc in self._ps.process_iter(["pid", "name", "cpu_times"]):
+            info = proc.info
+            times = info.get("cpu_times")
+            if info["pid"] in mine or times is None:
+                continue
+            table[info["pid"]] = (str(info.get("name") or "?"), times.user + times.system)
+        return table
+
+    @staticmethod
+    def _top_processes(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> str:
+        used = [(after[pid][1] - before.get(pid, (name, 0.0))[1], pid, name) for pid, (name, _) in after.items()]
+        top = sorted((u for u in used if u[0] > 0), reverse=True)[:3]
+        return ", ".join(f"pid {pid} {name} ({cpu:.1f} CPU-s)" for cpu, pid, name in top)

@@ -1,0 +1,246 @@
+"""The measurement protocol's pieces on simulated counters: idle windows after a power tail on a counter that
+updates every 100 ms, edges aligned to an update, disjoint sample slices, and preprocessing in its own window."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from leaderboard_data.configs import Pipeline
+from runner.engine import BenchmarkSpec, run_benchmark
+from runner.meters import EnergyMeter, NullMeter
+from runner.protocol import measure_idle_window, slices, take_edge
+from runner.tasks.base import BenchmarkTask, LoadedModelInfo, PhaseMarker, QueryOutput
+from tests import helpers_engine as h
+
+IDLE_W, BUSY_W, TAIL_W, TAU_S, UPDATE_S = 50.0, 300.0, 250.0, 1.0, 0.1
+
+
+class FakeClock:
+    def __init__(self, start: float = 100.0) -> None:
+        self.t = start
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class TailCounter(EnergyMeter):
+    """A GPU counter refreshed every 100 ms: busy at 300 W until `busy_until`, then a decaying tail to 50 W idle."""
+
+    source = "simulated_counter"
+
+    def __init__(self, clock: FakeClock, busy_until: float) -> None:
+        super().__init__(clock=clock)
+        self.fake, self.busy_until = clock, busy_until
+
+    def is_available(self) -> bool:
+        return True
+
+    @property
+    def devices(self) -> dict[str, tuple[bool, str]]:
+        return {"gpu": (True, self.source)}
+
+    @property
+    def resolution_s(self) -> float:
+        return UPDATE_S
+
+    def true_energy(self, t: float) -> float:
+        """Joules since t=0, exactly."""
+        if t <= self.busy_until:
+            return BUSY_W * t
+        after = t - self.busy_until
+        return BUSY_W * self.busy_until + IDLE_W * after + TAIL_W * TAU_S * (1 - math.exp(-after / TAU_S))
+
+    def _read(self) -> dict[str, float]:
+        last_update = math.floor(self.fake.t / UPDATE_S + 1e-9) * UPDATE_S  # stale between updates
+        return {"gpu": self.true_energy(last_update)}
+
+
+def idle_power(settle_s: float, align: bool, start: float) -> tuple[float, TailCounter]:
+    clock = FakeClock(start)
+    meter = TailCounter(clock, busy_until=start)
+    window = measure_idle_window([meter], settle_s, 5.0, clock=clock, sleep=clock.sleep, align=align)
+    return window.joules["gpu"] / window.duration_s, meter
+
+
+def test_idle_right_after_work_on_a_stale_counter_reads_high() -> None:
+    """The old protocol: no settle time, edges wherever they fall. The true idle is 50 W."""
+    watts, _ = idle_power(settle_s=0.0, align=False, start=100.07)
+    assert watts > 55.0
+
+
+def test_idle_after_settle_with_aligned_edges_reads_true_idle() -> None:
+    for start in (100.0, 100.03, 100.07, 100.099):
+        watts, _ = idle_power(settle_s=5.0, align=True, start=start)
+        assert watts == pytest.approx(IDLE_W, rel=0.01), start
+
+
+def test_aligned_edge_is_taken_just_after_a_counter_update() -> None:
+    clock = FakeClock(100.537)
+    meter = TailCounter(clock, busy_until=0.0)
+    meter.sample()
+    edge = take_edge([meter], clock=clock, sleep=clock.sleep)
+    assert 100.6 <= edge <= 100.6 + 2 * UPDATE_S / 50
+    unaligned = take_edge([meter], clock=clock, sleep=clock.sleep, align=False)
+    assert unaligned == clock.t
+
+
+def test_slices_are_disjoint_and_cover_the_samples() -> None:
+    samples = list(range(10))
+    parts = slices(samples, 3)
+    assert parts == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]
+    assert sorted(x for p in parts for x in p) == samples
+    assert slices([1, 2], 3) == [[1], [2], [1]]  # fewer samples than repetitions: one each, reused
+
+
+# --- preprocess in its own window, on a counter of known power per phase -----------------------------------------
+
+
+class PhasePower:
+    """Which phase runs now, and the energy integrated over the phases so far (joules, perf_counter time)."""
+
+    WATTS: ClassVar[dict[str, float]] = {"idle": 5.0, "preprocess": 100.0, "forward": 20.0}
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.phase, self.since, self.energy = "idle", time.perf_counter(), 0.0
+        self.seconds: dict[str, list[float]] = {}
+
+    def switch(self, phase: str) -> None:
+        with self.lock:
+            now = time.perf_counter()
+            self.energy += self.WATTS[self.phase] * (now - self.since)
+            self.seconds.setdefault(self.phase, []).append(now - self.since)
+            self.phase, self.since = phase, now
+
+    def mean_s(self, phase: str) -> float:
+        return math.fsum(self.seconds[phase]) / len(self.seconds[phase])
+
+    def now(self) -> float:
+        with self.lock:
+            return self.energy + self.WATTS[self.phase] * (time.perf_counter() - self.since)
+
+
+POWER = PhasePower()
+
+
+class PhaseCounter(EnergyMeter):
+    """A fine counter (1 ms) that integrates the known power of the running phase."""
+
+    source = "phase_counter"
+    sample_period_s = 0.05
+
+    def is_available(self) -> bool:
+        return True
+
+    @property
+    def devices(self) -> dict[str, tuple[bool, str]]:
+        return {"cpu": (True, self.source)}
+
+    @property
+    def resolution_s(self) -> float:
+        return 0.001
+
+    def _read(self) -> dict[str, float]:
+        return {"cpu": POWER.now()}
+
+
+class KnownPowerTask(BenchmarkTask):
+    """Preprocess sleeps 3 ms at 100 W, forward 6 ms at 20 W."""
+
+    pipeline = Pipeline.TEXT_CLASSIFICATION
+    phases: ClassVar[tuple[str, ...]] = ("forward",)
+
+    def load(self) -> LoadedModelInfo:
+        return LoadedModelInfo(num_parameters=1, max_input_length=1)
+
+    def load_samples(self, dataset_path: str, num_samples: int) -> list[dict[str, Any]]:
+        return [{"i": i} for i in range(num_samples)]
+
+    def preprocess(self, sample: dict[str, Any]) -> Any:
+        POWER.switch("preprocess")
+        time.sleep(0.003)
+        POWER.switch("idle")
+        return sample
+
+    def run(self, prepared: Any, mark: PhaseMarker) -> QueryOutput:
+        POWER.switch("forward")
+        time.sleep(0.006)
+        POWER.switch("idle")
+        return QueryOutput()
+
+
+def test_preprocess_is_measured_in_its_own_window(tmp_path: Path) -> None:
+    spec = BenchmarkSpec(
+        model_id="tests/known-power",
+        model_dir=tmp_path,
+        revision="0" * 40,
+        task_config=h.task_config(num_samples=8, repetitions=2),
+        min_window_s=0.2,
+    )
+    meters: list[EnergyMeter] = [NullMeter("gpu", "nvml_energy_counter", "CPU run"), PhaseCounter()]
+    r = run_benchmark(spec, meters=meters, task_class=KnownPowerTask)
+    pre, fwd = r.figure("preprocess", "cpu"), r.figure("forward", "cpu")
+    assert pre and fwd and pre.method == fwd.method == "window" and pre.measured and fwd.measured
+    # Joules per query over the known power times the phase's mean duration: 1 when each phase is in its own
+    # window (plus the short idle gaps between calls at 5 W). Split by time, preprocess read about a fifth.
+    pre_j, fwd_j = pre.mean_wh_per_1k * 3.6, fwd.mean_wh_per_1k * 3.6
+    assert pre_j / (100.0 * POWER.mean_s("preprocess")) == pytest.approx(1.0, abs=0.15)
+    assert fwd_j / (20.0 * POWER.mean_s("forward")) == pytest.approx(1.0, abs=0.15)
+
+
+# --- a high CV over repetitions: more repetitions within the budget, then unstable ---------------------------------
+
+
+class UnevenTask(h.MlpTask):
+    """The second half of the samples costs about 20x the first: slices differ, so repetitions do too."""
+
+    def load_samples(self, dataset_path: str, num_samples: int) -> list[dict[str, Any]]:
+        return [{"tokens": [1, 2, 3], "heavy": i >= num_samples // 2} for i in range(num_samples)]
+
+    def preprocess(self, sample: dict[str, Any]) -> Any:
+        return (*super().preprocess(sample), sample["heavy"])
+
+    def run(self, prepared: Any, mark: PhaseMarker) -> QueryOutput:
+        features, n_tokens, heavy = prepared
+        for _ in range(20 if heavy else 1):
+            super().run((features, n_tokens), mark)
+        return QueryOutput(input_tokens=n_tokens)
+
+
+def uneven_spec(tmp_path: Path, budget_s: float) -> BenchmarkSpec:
+    return BenchmarkSpec(
+        model_id="tests/uneven",
+        model_dir=h.build_mlp(tmp_path / "mlp"),
+        revision="0" * 40,
+        task_config=h.task_config(num_samples=8, repetitions=2),
+        min_window_s=0.05,
+        extra_repetitions_budget_s=budget_s,
+    )
+
+
+def cpu_time_meters() -> list[EnergyMeter]:
+    from tests.test_engine import ConstantPowerMeter
+
+    return [NullMeter("gpu", "nvml_energy_counter", "CPU run"), ConstantPowerMeter(resolution_s=0.0)]
+
+
+def test_a_high_cv_adds_repetitions_within_the_budget_then_marks_the_result_unstable(tmp_path: Path) -> None:
+    r = run_benchmark(uneven_spec(tmp_path, budget_s=2.0), meters=cpu_time_meters(), task_class=UnevenTask)
+    assert r.cv_over_repetitions is not None and r.cv_over_repetitions > 0.10
+    assert r.repetitions > 2 and r.unstable  # slices reused in order: light, heavy, light, ...
+    total = r.figure("total", "cpu")
+    assert total is not None and total.repetitions == r.repetitions
+
+
+def test_without_a_budget_no_repetition_is_added(tmp_path: Path) -> None:
+    r = run_benchmark(uneven_spec(tmp_path, budget_s=0.0), meters=cpu_time_meters(), task_class=UnevenTask)
+    assert r.repetitions == 2 and r.unstable and r.cv_over_repetitions is not None
