@@ -70,7 +70,7 @@ def test_the_real_report_maps_to_an_imported_estimated_single_run_result() -> No
     cpu_forward = result.figure("forward", "cpu")
     assert cpu_forward is not None and cpu_forward.mean_wh_per_1k == pytest.approx(forward["cpu"] * 1e3)
     for figure in result.energy:
-        assert figure.repetitions == 1 and figure.std_wh_per_1k == 0
+        assert figure.repetitions == 1 and figure.std_wh_per_1k == 0 and figure.method == "imported"
         assert figure.measured is False  # no RAPL recorded for the CPU; RAM is always a model
     assert result.figure("total", "gpu") is None
     assert [u.device for u in result.unavailable_meters] == ["gpu"]

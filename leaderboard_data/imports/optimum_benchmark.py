@@ -300,6 +300,7 @@ def _figure(phase: str, device: str, kwh: float, samples: int) -> EnergyFigure:
         repetitions=1,
         measured=device == "gpu",
         source=_SOURCES[device],
+        method="imported",
     )
 
 
