@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from leaderboard_data.configs import TaskConfig
+from leaderboard_data.queue import duration_words
 from leaderboard_data.ratings import RatingThresholds
 from space.escape import escape_markdown
 
@@ -130,3 +131,14 @@ Queue a model for one task. The model must be public, load without remote code, 
 the task. Each (model, revision, task, precision) is benchmarked once; each submitter has a quota of submissions
 per day. The default precision is the task's standard one.
 """
+
+
+def submit_window_note(window_s: float) -> str:
+    """What a submitter waits for when submissions are gathered into one commit per window (Hub deployments)."""
+    if window_s <= 0:
+        return ""
+    return (
+        f"Submissions are gathered and queued together once every {duration_words(window_s)}, so that the "
+        "requests dataset stays within the Hub's commit limit. Your receipt appears when that commit has landed: "
+        f"keep this page open for up to {duration_words(window_s)}."
+    )

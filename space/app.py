@@ -20,6 +20,7 @@ import gradio as gr
 
 from leaderboard_data.configs import TaskConfig, load_task_configs
 from leaderboard_data.stores import Stores, open_stores
+from leaderboard_data.submission import submission_window_s
 from space import about, carbon, compare, data, overview
 from space import columns as C
 from space.badges import BadgeSource, add_badge_route
@@ -162,6 +163,7 @@ def build_app(
                 queue_refresh = gr.Button("Refresh queue", size="sm")
             with gr.Tab("Submit", id="submit"):
                 gr.Markdown(about.SUBMIT_HELP)
+                gr.Markdown(about.submit_window_note(submission_window_s(stores)))
                 if require_login:
                     gr.LoginButton()
                 with gr.Row():

@@ -325,3 +325,11 @@ def test_rate_limit_answer_says_how_long_to_wait(monkeypatch, tmp_path, configs)
     answer = submit.handle_submission(local_stores(tmp_path), configs, "acme/x", "text_classification", "", "alice")
     assert "Try again in 1 hour 1 minute" in answer
     assert "&lt;b&gt;alice&lt;/b&gt;" in answer and "<b>" not in answer
+
+
+def test_the_submit_tab_says_how_long_a_gathered_submission_waits():
+    from space.about import submit_window_note
+
+    assert submit_window_note(0) == ""
+    note = submit_window_note(600)
+    assert "10 minutes" in note and "commit limit" in note
