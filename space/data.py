@@ -21,7 +21,7 @@ from leaderboard_data.configs import TaskConfig
 from leaderboard_data.queue import RequestQueue
 from leaderboard_data.queue_positions import lease_expired, queue_positions
 from leaderboard_data.rated import RatedResults, load_rated_results
-from leaderboard_data.ratings import RatingThresholds
+from leaderboard_data.ratings import SUPERSEDED_NOTE, RatingThresholds
 from leaderboard_data.records import Request, RequestStatus
 from leaderboard_data.stores import Stores
 from space import columns as C
@@ -269,12 +269,13 @@ def _task_display_frame(group: pd.DataFrame) -> pd.DataFrame:
     for name in RAW_KEEP:
         out[name] = group[name] if name in group.columns else None
     out["_search"] = group["model_id"].astype(str).str.lower()
+    out["_history"] = (group["rating_note"] == SUPERSEDED_NOTE).to_numpy() if "rating_note" in group else False
     return out.sort_values("scored_energy_wh_per_1k", kind="stable")
 
 
 def filter_task_frame(task_frame: pd.DataFrame, view: ViewFilter) -> pd.DataFrame:
-    """The rows matching the name search and the size-class and hardware filters, sorted as asked."""
-    mask = np.ones(len(task_frame), dtype=bool)
+    """The current rows (no superseded history) matching the search and the filters, sorted as asked."""
+    mask = ~task_frame["_history"].to_numpy(dtype=bool)  # superseded rows stay in the model view, not the ranking
     query = view.query.strip().lower()
     if query and len(task_frame):
         mask &= task_frame["_search"].str.contains(query, regex=False).to_numpy()

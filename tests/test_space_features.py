@@ -253,3 +253,23 @@ def test_server_paths_are_redacted(text):
 def test_urls_and_model_ids_are_left_alone():
     text = "see https://huggingface.co/org/name and org/name at 1/2 speed"
     assert redact_paths(text) == text
+
+
+def test_a_superseded_result_leaves_the_ranking_but_stays_in_the_model_view(tmp_path, configs):
+    stores = local_stores(tmp_path)
+    results = make_results(6, 5, ("text_classification",))
+    first = results[0]
+    rerun = first.model_copy(
+        update={
+            "result_id": "f" * 16,
+            "started_at": first.started_at + pd.Timedelta(days=1),
+            "finished_at": first.finished_at + pd.Timedelta(days=1),
+        }
+    )
+    publish(stores, [*results, rerun], configs)
+    snapshot = data.LeaderboardData(stores, configs).refresh()
+    shown = data.filter_task_frame(snapshot.task_frame("text_classification"), data.ViewFilter())
+    assert first.result_id not in set(shown["result_id"]) and rerun.result_id in set(shown["result_id"])
+    assert shown["model_id"].is_unique
+    history = data.model_rows(snapshot, first.model_id)
+    assert {first.result_id, rerun.result_id} <= set(history["result_id"])
