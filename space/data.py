@@ -275,7 +275,9 @@ def _task_display_frame(group: pd.DataFrame) -> pd.DataFrame:
 
 def filter_task_frame(task_frame: pd.DataFrame, view: ViewFilter) -> pd.DataFrame:
     """The current rows (no superseded history) matching the search and the filters, sorted as asked."""
-    mask = ~task_frame["_history"].to_numpy(dtype=bool)  # superseded rows stay in the model view, not the ranking
+    mask = np.ones(len(task_frame), dtype=bool)
+    if "_history" in task_frame:
+        mask &= ~task_frame["_history"].to_numpy(dtype=bool)  # superseded rows stay in the model view, not ranked
     query = view.query.strip().lower()
     if query and len(task_frame):
         mask &= task_frame["_search"].str.contains(query, regex=False).to_numpy()
