@@ -244,6 +244,15 @@ def data_files(results_store: Store, task: str | None = None) -> list[str]:
     return [p for p in results_store.list_files(prefix) if p.endswith(".parquet") and p.count("/") == 2]
 
 
+def read_parquet_bytes(content: bytes, columns: Sequence[str] | None = None) -> pa.Table:
+    """One small parquet file, read on the calling thread.
+
+    pyarrow 26's threaded reader can abort the interpreter ("terminate called without an active exception") when
+    the process exits right after a read, as a short CLI command does; our files are one result each or a
+    compacted task, so the thread pool buys nothing here."""
+    return pq.read_table(pa.BufferReader(content), columns=list(columns) if columns else None, use_threads=False)
+
+
 def _parse_table(path: str, content: bytes, columns: Sequence[str] | None) -> pa.Table:
     """One parquet file, checked against RESULT_SCHEMA; a damaged file is a RecordValidationError naming it."""
     try:
@@ -251,7 +260,7 @@ def _parse_table(path: str, content: bytes, columns: Sequence[str] | None) -> pa
         if read:  # an older file may lack an added column: read what it has, fill the rest below
             present = set(pq.read_schema(pa.BufferReader(content)).names)
             read = [c for c in read if c in present or c not in _ADDED_COLUMNS]
-        table = pq.read_table(pa.BufferReader(content), columns=read)
+        table = read_parquet_bytes(content, columns=read)
         table.validate(full=True)  # parquet has no checksums: damaged strings are caught here, not when read
         names = table.schema.names
     except (pa.ArrowException, OSError, ValueError) as exc:  # damaged names decode as UnicodeDecodeError

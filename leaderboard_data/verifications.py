@@ -19,14 +19,13 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.dataset_card import VERIFICATIONS_PREFIX
 from leaderboard_data.errors import ConflictError, FileNotInStoreError, RecordValidationError
 from leaderboard_data.outbox_files import add_to_outbox
 from leaderboard_data.records import EnergyFigure, Result, Verification
-from leaderboard_data.results import ResultsPublisher, table_to_parquet
+from leaderboard_data.results import ResultsPublisher, read_parquet_bytes, table_to_parquet
 from leaderboard_data.stores.base import AddFile, CommitOperation, DeleteFile, Store
 
 logger = logging.getLogger(__name__)
@@ -208,7 +207,7 @@ def _read(results_store: Store) -> pa.Table:
     tables = []
     for path, content in (results_store.read_files(paths) if paths else {}).items():
         try:
-            table = pq.read_table(pa.BufferReader(content))
+            table = read_parquet_bytes(content)
         except (pa.ArrowException, OSError, ValueError) as exc:
             logger.error("results store: skipping unreadable %s: %s", path, exc)
             continue
