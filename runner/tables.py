@@ -68,7 +68,7 @@ def _energy(row: pd.Series) -> str:
 def _table_for_task(task: str, frame: pd.DataFrame) -> str:
     rows = [
         [
-            str(row["rank"]),
+            "-" if pd.isna(row["rank"]) else str(row["rank"]),
             _stars(row["stars"]),
             str(row["model_id"]),
             f"{int(row['num_parameters']):,}",

@@ -273,3 +273,15 @@ def test_a_superseded_result_leaves_the_ranking_but_stays_in_the_model_view(tmp_
     assert shown["model_id"].is_unique
     history = data.model_rows(snapshot, first.model_id)
     assert {first.result_id, rerun.result_id} <= set(history["result_id"])
+
+
+def test_the_cli_table_shows_an_unranked_row_as_a_dash(tmp_path, configs):
+    from runner.tables import format_results
+
+    stores = local_stores(tmp_path)
+    results = make_results(5, 3, ("text_classification",))
+    results.append(make_result(model_id="org/shaky", task="text_classification", unstable=True))
+    publish(stores, results, configs)
+    text = format_results(ranked_results(stores.results, configs, "text_classification"), "table")
+    shaky = next(line for line in text.splitlines() if "org/shaky" in line)
+    assert shaky.split()[0] == "-" and "<NA>" not in text
