@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from leaderboard_data.configs import load_task_configs
 from leaderboard_data.records import (
     CarbonCrossCheck,
     EnergyFigure,
@@ -27,6 +28,8 @@ DEFAULT_TASKS = ("text_generation", "image_classification", "text_classification
 GPU_CLASSES = ("nvidia-h100-80gb", "nvidia-a100-40gb")
 CPU_CLASS = "cpu-x86_64-16"
 _START = datetime(2025, 1, 1, tzinfo=UTC)
+# Each task's current config version: results made for a task are rated unless a test says otherwise.
+CURRENT_CONFIG_VERSIONS = {task: config.config_version for task, config in load_task_configs().items()}
 
 
 def _figure(phase: str, device: str, mean: float, measured: bool) -> EnergyFigure:
@@ -89,7 +92,7 @@ def make_result(**overrides: Any) -> Result:
         "model_id": "org/tiny-model",
         "revision": "a" * 40,
         "task": "text_generation",
-        "config_version": "1.0",
+        "config_version": CURRENT_CONFIG_VERSIONS.get(overrides.get("task", "text_generation"), "1.0"),
         "precision": "float16" if on_gpu else "float32",
         "device": "cuda" if on_gpu else "cpu",
         "num_parameters": 125_000_000,

@@ -105,7 +105,7 @@ def test_every_row_says_measured_or_estimated_and_rating(source):
     )
     assert table[C.METERS.label].str.contains("measured|estimated").all()
     assert table[C.RATING.label].str.match(r"^(★+☆*|cohort too small \(\d+ of 5\)|.+)$").all()
-    assert (table[C.CONFIG.label] == "1.0").all()
+    assert (table[C.CONFIG.label] == load_task_configs()["image_classification"].config_version).all()
 
 
 def test_empty_task_frame_renders(source, configs):

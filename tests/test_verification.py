@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,8 @@ def test_a_worker_cannot_verify_its_own_result() -> None:
 
 def test_refusals_name_the_reason() -> None:
     moved = make_result(config_version="0.9")
-    with pytest.raises(VerificationRefused, match=r"moved on to 1\.0"):
+    current = re.escape(CONFIGS[moved.task].config_version)
+    with pytest.raises(VerificationRefused, match=f"moved on to {current}"):
         check_reproducible(moved, CONFIGS, "verifier-1")
     imported = make_result(source="imported (optimum-benchmark 0.6)")
     with pytest.raises(VerificationRefused, match="not measured by this pipeline"):

@@ -5,6 +5,7 @@ re-measures it with `verify` and with `run --verify-share`, the verification rec
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -140,13 +141,13 @@ def test_verify_refuses_when_the_config_moved_on(verified: dict, tmp_path: Path)
     configs = tmp_path / "configs"
     shutil.copytree(REPO_ROOT / "configs", configs)
     path = configs / f"{TASK}.yaml"
-    path.write_text(path.read_text().replace('config_version: "1.0"', 'config_version: "1.1"'))
+    path.write_text(re.sub(r'^config_version: ".*"$', 'config_version: "99.0"', path.read_text(), flags=re.M))
     deployment = verified["deployment"]
     run = energy_score(
         "verify", verified["result_id"], "--store", deployment.spec, env={"ENERGY_SCORE_CONFIGS": str(configs)}
     )
     assert run.returncode == 2
-    assert "moved on to 1.1" in run.stderr and run.stdout == ""
+    assert "moved on to 99.0" in run.stderr and run.stdout == ""
     missing = energy_score("verify", "0123456789abcdef", "--store", deployment.spec)
     assert missing.returncode == 2 and "no published result" in missing.stderr
 
