@@ -4,8 +4,8 @@ Runs `energy-score bench` (a subprocess each time, as a user would) on one demo 
 the last `--busy-runs` of them beside processes that keep every core busy. A busy run must either score within
 0.9-1.1 of the quiet runs, or be flagged as contaminated and not published (the command exits non-zero with the
 reason, and `--out` records it). Then the demo's identical-architecture pairs (bert-classifier-SIZE-0 and -1:
-same config, different random weights) are benchmarked and rated together by quintile, as the leaderboard rates
-a cohort: a pair should get the same stars. Prints:
+same config, different random weights) are benchmarked and rated together by quintile with the leaderboard's
+tie margin, as the leaderboard rates a cohort: a pair should get the same stars. Prints:
 
     cv_across_runs: CV of the scored figure over the published runs (goal <= 0.10)
     busy_vs_quiet_ratio: mean published busy / mean quiet (goal 0.9-1.1; n/a when no busy run was published)
@@ -36,8 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from leaderboard_data.configs import Pipeline  # noqa: E402
-from leaderboard_data.ratings import quintile_cuts, stars_from_cuts  # noqa: E402
+from leaderboard_data.configs import Pipeline, load_task_configs  # noqa: E402
+from leaderboard_data.ratings import TaskRatingScope, quintile_cuts, stars_from_cuts  # noqa: E402
 from runner.zoo import build_model, write_dataset  # noqa: E402
 
 TASK = "text_classification"
@@ -159,7 +159,8 @@ def main() -> int:
     flagged = sum(1 for r in runs if r.busy and r.error_kind == "machine_busy")
     within = [r.cv_within for r in runs + [p for ps in pairs.values() for p in ps] if r.cv_within is not None]
     energies = sorted(p.scored_wh_per_1k for ps in pairs.values() for p in ps if p.scored_wh_per_1k is not None)
-    cuts = quintile_cuts(energies) if energies else []
+    tie_margin = TaskRatingScope.of(load_task_configs()[TASK]).tie_margin
+    cuts = quintile_cuts(energies, tie_margin) if energies else []
     complete = {size: ps for size, ps in pairs.items() if all(p.scored_wh_per_1k is not None for p in ps)}
     same = sum(
         1

@@ -192,7 +192,8 @@ def _thresholds_section(thresholds: RatingThresholds) -> str:
     lines = [
         "## Star thresholds",
         "",
-        f"Method: `{thresholds.method}`; cohorts need at least {thresholds.min_cohort_size} models; "
+        f"Method: `{thresholds.method}`, tie margin {thresholds.tie_margins_text()} (no threshold between figures that "
+        f"close); cohorts need at least {thresholds.min_cohort_size} models; "
         f"computed at {thresholds.computed_at.isoformat()}",
         "",
     ]

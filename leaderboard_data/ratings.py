@@ -13,7 +13,9 @@ within a cohort are dense: 1..k with no gap, equal energies sharing a rank.
 
 Two methods:
 - "quintile" (default): rank-based quintiles, so each star band holds about a fifth of the cohort and a single
-  outlier cannot squeeze every other model into one band.
+  outlier cannot squeeze every other model into one band. Cuts fall only between tie groups, figures within the
+  task's tie margin of each other (its `checks.cv_max`, 10 %): two runs of one architecture must not differ in
+  stars.
 - "equal_width": AI Energy Score's method, the cohort's min..max range cut into five equal bins; kept for
   comparison.
 
@@ -29,7 +31,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -67,10 +69,22 @@ class _Frozen(BaseModel):
 
 
 class TaskRatingScope(_Frozen):
-    """Which results of a task are rated: one config version, and whether cohorts split by size class."""
+    """Which results of a task are rated (one config version; cohorts split by size class or not), and the tie
+    margin: figures closer than this (relative) are one figure within measurement error, and share their stars."""
 
     config_version: str
     rate_by_size_class: bool
+    tie_margin: float = Field(default=0.0, ge=0, description="the task's checks.cv_max; 0 in files that predate it")
+
+    @classmethod
+    def of(cls, config: TaskConfig) -> TaskRatingScope:
+        """The scope of a task config. Its tie margin is the CV a result may have over its own repetitions and
+        still be rated (`checks.cv_max`): two figures closer than that cannot be told apart."""
+        return cls(
+            config_version=config.config_version,
+            rate_by_size_class=config.rate_by_size_class,
+            tie_margin=config.checks.cv_max,
+        )
 
 
 class CohortThresholds(_Frozen):
@@ -104,6 +118,15 @@ class RatingThresholds(_Frozen):
     tasks: dict[str, TaskRatingScope]
     cohorts: dict[str, CohortThresholds]
 
+    def tie_margins_text(self) -> str:
+        """The tie margin(s) in words: '10 %', or 'per task, 5-10 %'."""
+        margins = sorted({scope.tie_margin for scope in self.tasks.values()})
+        if not margins:
+            return "none"
+        if len(margins) == 1:
+            return f"{margins[0]:.0%}"
+        return f"per task, {margins[0]:.0%}-{margins[-1]:.0%}"
+
 
 def cohort_key(
     task: str,
@@ -134,17 +157,45 @@ def _between(low: float, high: float) -> float:
     return mid if low <= mid < high else low
 
 
-def quintile_cuts(sorted_energies: Sequence[float]) -> list[float]:
-    """Cuts after ceil(k*n/5) values (k = 1..4): star bands of floor(n/5) or ceil(n/5) distinct values."""
+def quintile_cuts(sorted_energies: Sequence[float], tie_margin: float = 0.0) -> list[float]:
+    """Four cuts near the k/5 quantiles (k = 1..4): star bands of about a fifth of the cohort each.
+
+    Figures within `tie_margin` (relative) of the first figure of their tie group are one figure within measurement
+    error, so a cut only falls between tie groups: at the group boundary nearest k*n/5 values (between two equally
+    near ones, at the wider gap). Bands may then be uneven and a middle star level may stay empty, but two runs of
+    one architecture never differ in stars, and the least and the most energy keep 5 and 1 stars. With a margin of
+    0 every distinct value starts a group and the cuts are plain quintiles. A cohort that is one tie group gets 5
+    stars throughout.
+    """
     n = len(sorted_energies)
+    boundaries = _tie_group_starts(sorted_energies, tie_margin)
     cuts = []
     for k in range(1, STAR_LEVELS):
-        count = -(-k * n // STAR_LEVELS)
-        if count >= n:
+        if not boundaries:
             cuts.append(sorted_energies[-1])
-        else:
-            cuts.append(_between(sorted_energies[count - 1], sorted_energies[count]))
+            continue
+        target = k * n / STAR_LEVELS
+        count = min(boundaries, key=lambda c: (abs(c - target), -_gap(sorted_energies, c), c))
+        cuts.append(_between(sorted_energies[count - 1], sorted_energies[count]))
     return cuts
+
+
+def _tie_group_starts(sorted_energies: Sequence[float], tie_margin: float) -> list[int]:
+    """Indexes where a tie group starts (the first one excepted): each group spans at most `tie_margin` of its
+    first figure, so a run of evenly close figures splits into several groups instead of chaining into one."""
+    starts = []
+    anchor = sorted_energies[0] if sorted_energies else 0.0
+    for index, energy in enumerate(sorted_energies):
+        if energy > anchor and energy > anchor * (1 + tie_margin):
+            starts.append(index)
+            anchor = energy
+    return starts
+
+
+def _gap(sorted_energies: Sequence[float], count: int) -> float:
+    """The relative gap between the `count`-th figure and the next."""
+    low, high = sorted_energies[count - 1], sorted_energies[count]
+    return math.inf if low <= 0 else (high - low) / low
 
 
 def equal_width_cuts(sorted_energies: Sequence[float]) -> list[float]:
@@ -152,9 +203,6 @@ def equal_width_cuts(sorted_energies: Sequence[float]) -> list[float]:
     low, high = sorted_energies[0], sorted_energies[-1]
     width = (high - low) / STAR_LEVELS
     return [low + k * width for k in range(1, STAR_LEVELS)]
-
-
-_CUTTERS = {"quintile": quintile_cuts, "equal_width": equal_width_cuts}
 
 
 def _with_optional_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -204,13 +252,18 @@ def _rated_mask(frame: pd.DataFrame, cohorts: Sequence[str]) -> pd.Series:
 
 
 def _cohort_thresholds(
-    cohort: dict[str, str | None], energies: list[float], method: RatingMethod, min_cohort_size: int
+    cohort: dict[str, str | None],
+    energies: list[float],
+    method: RatingMethod,
+    min_cohort_size: int,
+    tie_margin: float,
 ) -> CohortThresholds:
     """Cut points of one cohort, or the reason it is too small to rate."""
     if len(energies) < min_cohort_size:
         note = f"cohort too small ({len(energies)} of {min_cohort_size})"
         return CohortThresholds.model_validate({**cohort, "n": len(energies), "note": note})
-    cuts = _CUTTERS[method](sorted(energies))
+    ordered = sorted(energies)
+    cuts = quintile_cuts(ordered, tie_margin) if method == "quintile" else equal_width_cuts(ordered)
     return CohortThresholds.model_validate({**cohort, "n": len(energies), "cuts_wh_per_1k": cuts})
 
 
@@ -220,19 +273,34 @@ def compute_thresholds(
     method: RatingMethod = "quintile",
     min_cohort_size: int = MIN_COHORT_SIZE,
     now: datetime | None = None,
+    tie_margin: float | None = None,
 ) -> RatingThresholds:
-    """Cut points for every cohort of the results in `frame` (columns RATING_INPUT_COLUMNS)."""
-    if method not in _CUTTERS:
-        raise ValueError(f"unknown rating method {method!r}; known: {', '.join(_CUTTERS)}")
-    scopes = {
-        task: TaskRatingScope(config_version=config.config_version, rate_by_size_class=config.rate_by_size_class)
-        for task, config in task_configs.items()
-    }
+    """Cut points for every cohort of the results in `frame` (columns RATING_INPUT_COLUMNS); `tie_margin`, when
+    given, replaces every task's own (its `checks.cv_max`)."""
+    if method not in get_args(RatingMethod):
+        raise ValueError(f"unknown rating method {method!r}; known: {', '.join(get_args(RatingMethod))}")
+    scopes = {task: TaskRatingScope.of(config) for task, config in task_configs.items()}
+    if tie_margin is not None:
+        scopes = {task: scope.model_copy(update={"tie_margin": tie_margin}) for task, scope in scopes.items()}
+    return RatingThresholds(
+        method=method,
+        min_cohort_size=min_cohort_size,
+        computed_at=now or utc_now(),
+        tasks=scopes,
+        cohorts=_cohorts(frame, scopes, method, min_cohort_size),
+    )
+
+
+def _cohorts(
+    frame: pd.DataFrame,
+    scopes: Mapping[str, TaskRatingScope],
+    method: RatingMethod,
+    min_cohort_size: int,
+) -> dict[str, CohortThresholds]:
+    """Thresholds per cohort key, over each entry's latest valid result under its task's current config."""
     cohorts: dict[str, CohortThresholds] = {}
     if frame.empty:
-        return RatingThresholds(
-            method=method, min_cohort_size=min_cohort_size, computed_at=now or utc_now(), tasks=scopes, cohorts={}
-        )
+        return cohorts
     full = _with_optional_columns(frame).reset_index(drop=True)
     keys = _row_cohort_keys(full, scopes)
     current = [
@@ -252,10 +320,8 @@ def compute_thresholds(
             "cohort_protocol": str(first["cohort_protocol"]),
         }
         energies = [float(e) for e in members["scored_energy_wh_per_1k"]]
-        cohorts[str(key)] = _cohort_thresholds(cohort, energies, method, min_cohort_size)
-    return RatingThresholds(
-        method=method, min_cohort_size=min_cohort_size, computed_at=now or utc_now(), tasks=scopes, cohorts=cohorts
-    )
+        cohorts[str(key)] = _cohort_thresholds(cohort, energies, method, min_cohort_size, scopes[task].tie_margin)
+    return cohorts
 
 
 def _rate_row(

@@ -117,6 +117,7 @@ def format_results(frame: pd.DataFrame, fmt: str) -> str:
     legend = (
         "Energy: inference energy of the scored device in Wh per 1,000 queries, mean over repetitions with its "
         "95% interval; 'estimated' means a model of the hardware, not a counter. Stars: 5 = least energy, by "
-        "quintile within task, hardware class (and size class for text generation)."
+        "quintile within task, hardware class (and size class for text generation); figures within the task's "
+        "tie margin (its checks.cv_max) share stars."
     )
     return "\n\n".join(parts) + "\n\n" + legend

@@ -42,6 +42,9 @@ STARS_INTRO = """
 
 Within each cohort the results are cut into five bands by four energy thresholds (rank-based quintiles, so one
 outlier cannot squeeze everyone else into one band). **★★★★★** marks the most efficient fifth, **★** the least.
+Figures within the tie margin of each other (the task's `checks.cv_max`, the CV a result may have over its own
+repetitions) count as one figure within measurement error: a threshold never falls between them, so a band may hold
+more or less than a fifth, and a middle star level may stay empty.
 A cohort with fewer than the minimum number of models is not rated yet ("cohort too small (n of 5)").
 """
 
@@ -57,8 +60,9 @@ def stars_markdown(thresholds: RatingThresholds | None, published: bool) -> str:
     )
     lines = [
         STARS_INTRO,
-        f"Thresholds in Wh per 1,000 queries, method **{thresholds.method}**, minimum cohort size "
-        f"{thresholds.min_cohort_size}, {origin}, computed {thresholds.computed_at:%Y-%m-%d %H:%M} UTC.",
+        f"Thresholds in Wh per 1,000 queries, method **{thresholds.method}**, tie margin "
+        f"{thresholds.tie_margins_text()}, minimum cohort size {thresholds.min_cohort_size}, {origin}, "
+        f"computed {thresholds.computed_at:%Y-%m-%d %H:%M} UTC.",
         "",
         "| cohort | config | models | ★★★★★ up to | ★★★★ up to | ★★★ up to | ★★ up to | ★ above |",
         "|---|---|---|---|---|---|---|---|",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from leaderboard_data.results import result_to_row
 from tests.helpers_results import make_results
 
 CONFIGS: dict[str, TaskConfig] = load_task_configs()
+CURRENT = CONFIGS["image_classification"].config_version
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 energies_strategy = st.floats(min_value=1e-3, max_value=1e4, allow_nan=False, allow_infinity=False)
 
@@ -40,7 +42,7 @@ def cohort_frame(
     task: str = "image_classification",
     hardware_class: str = "nvidia-h100-80gb",
     size_class: str = "A",
-    config_version: str = "1.0",
+    config_version: str = CURRENT,
     scored_device: str = "gpu",
 ) -> pd.DataFrame:
     """One row per model, all in one cohort."""
@@ -62,9 +64,9 @@ def cohort_frame(
     return pd.DataFrame(rows, columns=RATING_INPUT_COLUMNS)
 
 
-def rate(energies: Sequence[float], method: RatingMethod = "quintile") -> pd.DataFrame:
+def rate(energies: Sequence[float], method: RatingMethod = "quintile", tie_margin: float | None = None) -> pd.DataFrame:
     frame = cohort_frame(energies)
-    return apply_ratings(frame, compute_thresholds(frame, CONFIGS, method=method))
+    return apply_ratings(frame, compute_thresholds(frame, CONFIGS, method=method, tie_margin=tie_margin))
 
 
 def test_stars_from_cuts_rule() -> None:
@@ -127,8 +129,8 @@ def test_only_the_current_config_version_is_rated() -> None:
     rated = apply_ratings(frame, compute_thresholds(frame, CONFIGS))
     old = rated[rated["config_version"] == "0.9"]
     assert old["stars"].isna().all()
-    assert set(old["rating_note"]) == {"measured under config 0.9; only config 1.0 is rated"}
-    assert rated.loc[rated["config_version"] == "1.0", "stars"].tolist() == [5, 4, 3, 2, 1]
+    assert set(old["rating_note"]) == {f"measured under config 0.9; only config {CURRENT} is rated"}
+    assert rated.loc[rated["config_version"] == CURRENT, "stars"].tolist() == [5, 4, 3, 2, 1]
     assert old["rank"].tolist() == [1, 2]  # ranked within their own config version
 
 
@@ -269,9 +271,9 @@ def test_stars_are_monotone_in_energy_and_ties_are_equal(energies: list[float], 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(energies_strategy, min_size=5, max_size=80, unique=True))
-def test_quintile_bands_are_balanced(energies: list[float]) -> None:
+def test_quintile_bands_are_balanced_without_a_tie_margin(energies: list[float]) -> None:
     n = len(energies)
-    counts = Counter(rate(energies)["stars"].tolist())
+    counts = Counter(rate(energies, tie_margin=0.0)["stars"].tolist())
     assert sorted(counts) == [1, 2, 3, 4, 5]
     assert all(n // 5 <= counts[s] <= -(-n // 5) for s in range(1, 6))
 
@@ -293,7 +295,7 @@ def test_stars_are_reproducible_from_cuts(energies: list[float]) -> None:
     st.floats(min_value=1e3, max_value=1e5),
 )
 def test_an_outlier_does_not_squeeze_the_others(energies: list[float], outlier: float) -> None:
-    quintile = rate([*energies, outlier], "quintile")
+    quintile = rate([*energies, outlier], "quintile", tie_margin=0.0)
     equal_width = rate([*energies, outlier], "equal_width")
     normal = quintile["scored_energy_wh_per_1k"] < outlier
 
@@ -302,13 +304,67 @@ def test_an_outlier_does_not_squeeze_the_others(energies: list[float], outlier: 
     assert quintile.loc[~normal, "stars"].tolist() == equal_width.loc[~normal, "stars"].tolist() == [1]
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.integers(min_value=1, max_value=3), min_size=2, max_size=25),
+    st.floats(min_value=1e-3, max_value=1e3),
+    st.randoms(use_true_random=False),
+)
+def test_repeat_measurements_of_one_architecture_share_their_stars(
+    group_sizes: list[int], base: float, rng: random.Random
+) -> None:
+    """Groups of 1-3 figures within 2 % (one architecture, re-run or re-initialised), groups 30-200 % apart."""
+    energies, group_of = [], []
+    level = base
+    for group, size in enumerate(group_sizes):
+        level *= 1.3 + 0.7 * rng.random()
+        for _ in range(size):
+            energies.append(level * (1 + 0.02 * rng.random()))
+            group_of.append(group)
+    rated = rate(energies).assign(group=group_of)
+    if rated["stars"].isna().all():
+        return  # too small a cohort to rate
+    assert (rated.groupby("group")["stars"].nunique() == 1).all()
+    assert rated["stars"].max() == 5 and rated["stars"].min() == 1  # best and worst keep the ends of the scale
+
+
+def test_identical_pairs_share_stars_where_plain_quintiles_split_them() -> None:
+    """Three architectures, two random initialisations each, as in the demo: the pairs measured ~1 % apart."""
+    energies = [0.00198, 0.00201, 0.00306, 0.00309, 0.0061, 0.0062]
+    assert rate(energies, tie_margin=0.0)["stars"].tolist() == [5, 4, 3, 3, 2, 1]
+    assert rate(energies)["stars"].tolist() == [5, 5, 3, 3, 1, 1]
+
+
+def test_evenly_close_figures_still_spread_over_the_scale() -> None:
+    """No gap is wider than the margin: tie groups span at most the margin from their first figure, so they do not
+    chain into one group, and the stars still spread over the scale."""
+    energies = [1.04**i for i in range(10)]
+    assert rate(energies, tie_margin=0.05)["stars"].tolist() == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    assert rate(energies, tie_margin=0.10)["stars"].tolist() == [5, 5, 5, 3, 3, 3, 2, 2, 2, 1]
+    assert rate([1.0, 1.01, 1.02, 1.03, 1.04])["stars"].tolist() == [5] * 5  # one tie group: all alike
+
+
+def test_each_tasks_tie_margin_is_its_cv_max_and_is_published() -> None:
+    frame = cohort_frame([1.0, 2.0, 3.0, 4.0, 5.0])
+    published = json.loads(thresholds_to_json(compute_thresholds(frame, CONFIGS)))
+    for task, config in CONFIGS.items():
+        assert published["tasks"][task]["tie_margin"] == config.checks.cv_max
+    overridden = json.loads(thresholds_to_json(compute_thresholds(frame, CONFIGS, tie_margin=0.07)))
+    assert {scope["tie_margin"] for scope in overridden["tasks"].values()} == {0.07}
+    for scope in published["tasks"].values():
+        del scope["tie_margin"]  # files that predate the margin read as 0
+    old = thresholds_from_json(json.dumps(published))
+    assert {scope.tie_margin for scope in old.tasks.values()} == {0.0}
+    assert old.tie_margins_text() == "0%"
+
+
 result_rows = st.fixed_dictionaries(
     {
         "model_id": st.sampled_from([f"org/m{i}" for i in range(8)]),
         "revision": st.sampled_from(["r1", "r2"]),
         "precision": st.sampled_from(["float32", "float16"]),
         "task": st.sampled_from(["image_classification", "text_generation"]),
-        "config_version": st.sampled_from(["1.0", "1.0", "1.0", "0.9"]),
+        "config_version": st.sampled_from([CURRENT, CURRENT, CURRENT, "0.9"]),
         "machine": st.sampled_from([("nvidia-h200x1", "gpu"), ("nvidia-h100x1", "gpu"), ("cpu-epyc-2c", "cpu")]),
         "size_class": st.sampled_from(["A", "B"]),
         "cohort_protocol": st.sampled_from(["native", "native", "imported:ob-0.6.0"]),
