@@ -211,18 +211,23 @@ class Measurement:
         return value, self.window(begin, end)
 
     def warmup(self) -> dict[str, float]:
-        """Warm-up runs on the first input; returns each phase's mean duration per run (at least one run)."""
+        """Warm-up right before the first repetition: at least `warmup_runs` runs (one at least) and at least
+        `min_window_s`, cycling over the first `warmup_runs` inputs: a handful of short runs can end before a
+        GPU's clocks (or a CPU's thread pools and allocator) settle. Returns each phase's mean duration per run."""
         task = self.task
-        prepared = task.preprocess(self.samples[0])
-        runs = max(self.settings.warmup_runs, 1)
+        minimum = max(self.settings.warmup_runs, 1)
+        prepared = [task.preprocess(sample) for sample in self.samples[:minimum]]
         clock = PhaseClock(self.sync)
-        for i in range(runs):
+        begin = time.perf_counter()
+        runs = 0
+        while runs < minimum or time.perf_counter() - begin < self.settings.min_window_s:
             clock.open(task.phases[0], time.perf_counter())
-            task.run(prepared, clock.mark)
+            task.run(prepared[runs % len(prepared)], clock.mark)
             if self.sync is not None:
                 self.sync()
             clock.close(time.perf_counter())
-            self.progress("warmup", i + 1, runs)
+            runs += 1
+            self.progress("warmup", min(runs, minimum), minimum)
         return {phase: seconds / runs for phase, seconds in clock.durations().items()}
 
     def decode_method(self, phase_s: dict[str, float]) -> DecodeMethod | None:
@@ -371,7 +376,10 @@ class Measurement:
     # --- the whole protocol --------------------------------------------------------------------------------
 
     def measure(self, load: Callable[[], T], read_samples: Callable[[], list[dict[str, Any]]]) -> tuple[T, RunReadings]:
-        """Load, warm up, idle, repetitions (extended while the CV is high), idle; meters are started here."""
+        """Load, idle, warm up, repetitions (extended while the CV is high), idle; meters are started here.
+
+        The warm-up comes right before the repetitions, after the idle baseline, so no idle pause lets clocks and
+        caches cool down between them."""
         self._quiet_budget_s = self.settings.checks.quiet_wait_s
         for meter in self.live:
             meter.start()
@@ -380,8 +388,8 @@ class Measurement:
             self.samples = read_samples()
             if not self.samples:
                 raise BenchmarkFailure(ErrorKind.INTERNAL, "the dataset gave no samples")
-            method = self.decode_method(self.warmup())
             idle_before = self.idle()
+            method = self.decode_method(self.warmup())
             parts = slices(self.samples, self.settings.repetitions)
             reps = []
             for i, part in enumerate(parts):

@@ -3,6 +3,7 @@ updates every 100 ms, edges aligned to an update, disjoint sample slices, and pr
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -244,3 +245,47 @@ def test_a_high_cv_adds_repetitions_within_the_budget_then_marks_the_result_unst
 def test_without_a_budget_no_repetition_is_added(tmp_path: Path) -> None:
     r = run_benchmark(uneven_spec(tmp_path, budget_s=0.0), meters=cpu_time_meters(), task_class=UnevenTask)
     assert r.repetitions == 2 and r.unstable and r.cv_over_repetitions is not None
+
+
+# --- the warm-up: right before the first repetition, at least one minimum window long --------------------------
+
+
+class LoggingTask(h.MlpTask):
+    """Logs when the model loads and when each query runs (perf_counter), and which inputs the runs see."""
+
+    events: ClassVar[list[tuple[str, float, int]]] = []
+
+    def load(self) -> LoadedModelInfo:
+        self.events.append(("load", time.perf_counter(), -1))
+        return super().load()
+
+    def load_samples(self, dataset_path: str, num_samples: int) -> list[dict[str, Any]]:
+        return [{"tokens": [i % h.VOCAB]} for i in range(num_samples)]
+
+    def run(self, prepared: Any, mark: PhaseMarker) -> QueryOutput:
+        self.events.append(("run", time.perf_counter(), round(float(prepared[0][0, 0]) * h.VOCAB)))
+        return super().run(prepared, mark)
+
+
+def test_the_warm_up_follows_the_idle_baseline_and_lasts_a_minimum_window(tmp_path: Path) -> None:
+    """An idle pause between warm-up and measurement lets clocks and caches cool down; a handful of runs may end
+    before they settle. So: load, idle, then warm-up (>= warmup_runs runs and >= min_window_s), then repetitions."""
+    LoggingTask.events.clear()
+    config = h.task_config(num_samples=8, repetitions=2, warmup_runs=3, idle_baseline_s={"cpu": 0.3, "cuda": 0.3})
+    spec = BenchmarkSpec(
+        model_id="tests/logging",
+        model_dir=h.build_mlp(tmp_path / "mlp"),
+        revision="0" * 40,
+        task_config=config,
+        min_window_s=0.2,
+    )
+    run_benchmark(spec, meters=cpu_time_meters(), task_class=LoggingTask)
+    loaded = next(t for kind, t, _ in LoggingTask.events if kind == "load")
+    runs = [(t, index) for kind, t, index in LoggingTask.events if kind == "run"]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(runs)]
+    first_run = runs[0][0]
+    assert first_run - loaded >= 0.3  # the idle baseline sits between loading and the warm-up
+    assert max(gaps) < 0.3  # no idle window between the warm-up and the repetitions
+    warmup = [(t, i) for t, i in runs if t - first_run < 0.2]
+    assert len(warmup) >= 3 and runs[len(warmup)][0] - first_run >= 0.2  # >= warmup_runs and >= min_window_s
+    assert {i for _, i in warmup} == {0, 1, 2}  # cycling over the first warmup_runs inputs
