@@ -11,7 +11,7 @@ tie margin, as the leaderboard rates a cohort: a pair should get the same stars.
     busy_vs_quiet_ratio: mean published busy / mean quiet (goal 0.9-1.1; n/a when no busy run was published)
     busy_runs_flagged: n/2 (busy runs refused as machine_busy)
     cv_within_run_max: the largest CV over repetitions within one run
-    identical_pairs_same_stars: n/m
+    identical_pairs_same_stars: n/m (m: pairs whose two results are both rated, neither failed nor unstable)
 
 Small sizes check the script; the recorded run uses the defaults on a quiet machine:
 
@@ -158,10 +158,15 @@ def main() -> int:
     )
     flagged = sum(1 for r in runs if r.busy and r.error_kind == "machine_busy")
     within = [r.cv_within for r in runs + [p for ps in pairs.values() for p in ps] if r.cv_within is not None]
-    energies = sorted(p.scored_wh_per_1k for ps in pairs.values() for p in ps if p.scored_wh_per_1k is not None)
+    energies = sorted(
+        p.scored_wh_per_1k for ps in pairs.values() for p in ps if p.scored_wh_per_1k is not None and not p.unstable
+    )
     tie_margin = TaskRatingScope.of(load_task_configs()[TASK]).tie_margin
     cuts = quintile_cuts(energies, tie_margin) if energies else []
-    complete = {size: ps for size, ps in pairs.items() if all(p.scored_wh_per_1k is not None for p in ps)}
+    # As on the leaderboard: an unstable result is shown without stars, so only pairs of two rated results count.
+    complete = {
+        size: ps for size, ps in pairs.items() if all(p.scored_wh_per_1k is not None and not p.unstable for p in ps)
+    }
     same = sum(
         1
         for ps in complete.values()
@@ -173,14 +178,14 @@ def main() -> int:
         "busy_runs_flagged": f"{flagged}/{args.busy_runs}",
         "cv_within_run_max": max(within) if within else None,
         "identical_pairs_same_stars": f"{same}/{len(complete)}",
-        "pairs_not_published": len(pairs) - len(complete),
+        "pairs_not_rated": len(pairs) - len(complete),
     }
     print(f"cv_across_runs: {fmt(summary['cv_across_runs'])}")  # type: ignore[arg-type]
     print(f"busy_vs_quiet_ratio: {fmt(ratio)}")
     print(f"busy_runs_flagged: {summary['busy_runs_flagged']}")
     print(f"cv_within_run_max: {fmt(summary['cv_within_run_max'])}")  # type: ignore[arg-type]
-    unpublished = summary["pairs_not_published"]
-    note = f" ({unpublished} pair(s) not published)" if unpublished else ""
+    unrated = summary["pairs_not_rated"]
+    note = f" ({unrated} pair(s) not rated: a run failed or was unstable)" if unrated else ""
     print(f"identical_pairs_same_stars: {summary['identical_pairs_same_stars']}{note}")
     if args.record:
         record = {
