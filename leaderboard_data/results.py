@@ -453,14 +453,19 @@ class ResultsPublisher:
                 self.compact(task)
         return published
 
-    def refresh_metadata(self) -> bool:
-        """Rewrite the card and thresholds from the data present (e.g. after a config change); True if changed."""
+    def refresh_metadata(self) -> int:
+        """Rewrite the card, the star thresholds and every badge from the results present, in one commit; the
+        number of files changed (0: all up to date). After a config change (a new `config_version` rates none of
+        the old results) nothing else redraws the badges of a task that gets no new result."""
 
-        def step() -> tuple[str, Plan[bool]]:
+        def step() -> tuple[str, Plan[int]]:
             parent = self.results_store.revision()
             summary, _ = _load_summary(self.results_store)
-            operations = [op for op in self._metadata_operations(summary) if self._differs(op)]
-            return parent, Plan(bool(operations), operations, "Refresh dataset card and star thresholds")
+            tasks = sorted({_task_of(p) for p in data_files(self.results_store)})
+            candidates = [*self._metadata_operations(summary), *self._badge_operations(tasks)]
+            operations = [op for op in candidates if self._differs(op)]
+            message = f"Refresh dataset card, star thresholds and badges: {len(operations)} file(s)"
+            return parent, Plan(len(operations), operations, message)
 
         return self._transact(self.results_store, step, "refresh metadata")
 
@@ -511,7 +516,7 @@ class ResultsPublisher:
             ]
             added = _to_frame(results_to_table(list(new.values())).select(_SUMMARY_COLUMNS))
             operations += self._metadata_operations(pd.concat([summary, added], ignore_index=True))
-            operations += self._badge_operations(list(new.values()))
+            operations += self._badge_operations(sorted({r.task for r in new.values()}), list(new.values()))
             message = f"Publish {len(new)} result(s): " + ", ".join(list(new)[:10])
             return parent, Plan(list(new), operations, message)
 
@@ -534,17 +539,16 @@ class ResultsPublisher:
             AddFile(CARD_PATH, card.encode()),
         ]
 
-    def _badge_operations(self, results: Sequence[Result]) -> list[AddFile]:
-        """The badges (`leaderboard_data.badges`) of every model in the tasks these results join.
+    def _badge_operations(self, tasks: Sequence[str], new: Sequence[Result] = ()) -> list[AddFile]:
+        """The badges (`leaderboard_data.badges`) of every model in these tasks, with `new` results joining them.
 
         A new result can move the stars of its whole cohort, so each touched task's badges are redrawn, rated
         as the thresholds of the same commit rate them; unchanged files are skipped by the Hub client.
         """
-        tasks = sorted({r.task for r in results})
         tables, _ = _read_readable_tables(
             self.results_store, [p for t in tasks for p in data_files(self.results_store, t)]
         )
-        frame = _to_frame(_concat_sorted([*tables.values(), results_to_table(list(results))], RESULT_SCHEMA))
+        frame = _to_frame(_concat_sorted([*tables.values(), results_to_table(list(new))], RESULT_SCHEMA))
         thresholds = compute_thresholds(frame, self.task_configs, self.rating_method, self.min_cohort_size)
         files = badge_files(apply_ratings(frame, thresholds), self.task_configs)
         return [AddFile(path, content) for path, content in files.items()]

@@ -126,6 +126,8 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     print(f"published {len(verified)} verification(s)")
     if args.compact:
         print(f"compacted {publisher.compact()} file(s)")
+    if args.refresh:
+        print(f"refreshed {publisher.refresh_metadata()} card, threshold and badge file(s)")
     return 0
 
 
@@ -273,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     publish = command("publish", _cmd_publish, "Publish finished results to the results dataset.")
     publish.add_argument("--compact", action="store_true", help="also merge per-result files per task")
+    publish.add_argument(
+        "--refresh",
+        action="store_true",
+        help="also rewrite the dataset card, star thresholds and every badge from the results present: run it "
+        "after a config change, which unrates the old config's results",
+    )
 
     cancel = command("cancel", _cmd_cancel, "Cancel a pending request.")
     cancel.add_argument("request_id")

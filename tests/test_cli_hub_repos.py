@@ -81,3 +81,12 @@ def test_submit_creates_the_missing_repositories_before_it_writes(
     assert "created the dataset repository other/requests" in caplog.text
     assert exists(hub, "other/requests") and exists(hub, "other/results")
     assert hub.commit_count("other/requests") == 0  # the refused model wrote nothing
+
+
+def test_publish_refresh_rewrites_the_card_and_thresholds_once(
+    hub: FakeHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["publish", "--store", "hub:fresh", "--refresh"]) == 0
+    assert "refreshed 2 card, threshold and badge file(s)" in capsys.readouterr().out
+    assert main(["publish", "--store", "hub:fresh", "--refresh"]) == 0
+    assert "refreshed 0 card, threshold and badge file(s)" in capsys.readouterr().out

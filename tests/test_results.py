@@ -342,9 +342,31 @@ def test_a_file_with_another_schema_is_refused(tmp_path: Path) -> None:
 def test_refresh_metadata_writes_card_once(stores, task_configs) -> None:
     requests, results_store = stores
     publisher = ResultsPublisher(requests, results_store, task_configs)
-    assert publisher.refresh_metadata() is True
-    assert publisher.refresh_metadata() is False
+    assert publisher.refresh_metadata() == 2
+    assert publisher.refresh_metadata() == 0
     assert results_store.list_files() == [CARD_PATH, THRESHOLDS_PATH]
+
+
+def test_a_config_change_unrates_old_results_and_refresh_redraws_their_badges(stores, task_configs) -> None:
+    """After a config bump no new result may come for a task for a while; its badges must not keep old stars."""
+    requests, results_store = stores
+    results = [
+        make_result(task="text_classification", model_id=f"org/m{i}", device="cpu", scored_energy_wh_per_1k=1.0 + i)
+        for i in range(5)
+    ]
+    put_in_outbox(requests, results)
+    ResultsPublisher(requests, results_store, task_configs).publish_pending()
+    badge = "badges/org/m0/text_classification.svg"
+    assert "5 of 5 stars" in results_store.read_file(badge).decode()
+    bumped = dict(task_configs)
+    bumped["text_classification"] = task_configs["text_classification"].model_copy(update={"config_version": "99.0"})
+    publisher = ResultsPublisher(requests, results_store, bumped)
+    changed = publisher.refresh_metadata()
+    assert changed == 2 + 5  # card, thresholds and the five badges
+    assert "not rated (measured under config" in results_store.read_file(badge).decode()
+    thresholds = json.loads(results_store.read_file(THRESHOLDS_PATH))
+    assert thresholds["tasks"]["text_classification"]["config_version"] == "99.0"
+    assert publisher.refresh_metadata() == 0
 
 
 # --- card -------------------------------------------------------------------------------------------------------
