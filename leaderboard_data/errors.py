@@ -41,6 +41,11 @@ class TransientStoreError(StoreError):
         self.retry_after_s = retry_after_s
 
 
+class RepositoryMissingError(StoreError):
+    """The store's repository does not exist (or is private and not visible with this token): a deployment whose
+    first writer has not run yet. Readers treat it as empty; writers may create it (`Store.ensure_exists`)."""
+
+
 class ConflictError(StoreError):
     """The store moved since the parent revision a commit was based on (the Hub's HTTP 412)."""
 

@@ -18,11 +18,13 @@ import numpy as np
 import pandas as pd
 
 from leaderboard_data.configs import TaskConfig
+from leaderboard_data.errors import RepositoryMissingError
 from leaderboard_data.queue import RequestQueue
 from leaderboard_data.queue_positions import lease_expired, queue_positions
-from leaderboard_data.rated import RatedResults, load_rated_results
+from leaderboard_data.rated import RatedResults, load_rated_results, unrated
 from leaderboard_data.ratings import SUPERSEDED_NOTE, RatingThresholds
 from leaderboard_data.records import Request, RequestStatus
+from leaderboard_data.results import RESULT_COLUMNS
 from leaderboard_data.stores import Stores
 from space import columns as C
 from space.escape import model_link
@@ -115,6 +117,11 @@ class ViewFilter:
     descending: bool = False
 
 
+# The revision of a results repository that does not exist yet (a deployment whose first writer has not run): the
+# Space serves an empty leaderboard instead of failing to start.
+MISSING_REVISION = ""
+
+
 class LeaderboardData:
     """Loads results and requests from the stores; the results frame is cached per store revision."""
 
@@ -135,16 +142,27 @@ class LeaderboardData:
         Stars come from `leaderboard_data.rated` (published thresholds, else thresholds computed over the loaded
         results, which the About page then says).
         """
-        revision = self.stores.results.revision()
+        try:
+            revision = self.stores.results.revision()
+        except RepositoryMissingError:
+            revision = MISSING_REVISION
         with self._lock:
             if self._snapshot is None or self._snapshot.revision != revision:
-                rated = load_rated_results(self.stores.results, self.task_configs)
-                self._snapshot = build_snapshot(rated, revision)
+                self._snapshot = build_snapshot(self._rated(revision), revision)
             return self._snapshot
 
+    def _rated(self, revision: str) -> RatedResults:
+        if revision != MISSING_REVISION:
+            return load_rated_results(self.stores.results, self.task_configs)
+        log.info("the results dataset %s does not exist yet: no result is published", self.stores.results.location)
+        return RatedResults(unrated(pd.DataFrame(columns=RESULT_COLUMNS)), None, False)
+
     def requests(self) -> list[Request]:
-        """Every request in the requests store."""
-        return RequestQueue(self.stores.requests, self.task_configs).list_requests()
+        """Every request in the requests store; none while its repository does not exist yet."""
+        try:
+            return RequestQueue(self.stores.requests, self.task_configs).list_requests()
+        except RepositoryMissingError:
+            return []
 
 
 def build_snapshot(rated: RatedResults, revision: str) -> Snapshot:

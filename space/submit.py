@@ -12,7 +12,13 @@ import logging
 import os
 
 from leaderboard_data.configs import TaskConfig
-from leaderboard_data.errors import DuplicateRequestError, RateLimitedError, StoreError, SubmissionError
+from leaderboard_data.errors import (
+    DuplicateRequestError,
+    RateLimitedError,
+    RepositoryMissingError,
+    StoreError,
+    SubmissionError,
+)
 from leaderboard_data.queue import duration_words
 from leaderboard_data.stores import Stores
 from leaderboard_data.submission import SubmissionReceipt, submit_model
@@ -58,8 +64,9 @@ def handle_submission(
     model_id = (model_id or "").strip()
     if not model_id:
         return "**Not queued.** Please enter a model id, e.g. `org/name`."
-    try:
-        receipt = submit_model(
+
+    def submit() -> SubmissionReceipt:
+        return submit_model(
             stores,
             task_configs,
             model_id,
@@ -68,6 +75,15 @@ def handle_submission(
             precision=None if precision in ("", DEFAULT_PRECISION) else precision,
             submitter=submitter,
         )
+
+    try:
+        try:
+            receipt = submit()
+        except RepositoryMissingError:
+            # A new deployment: its first submission creates the requests repository, as `energy-score submit` does.
+            log.info("creating the requests repository %s for the first submission", stores.requests.location)
+            stores.requests.ensure_exists()
+            receipt = submit()
     except DuplicateRequestError as error:
         return (
             f"**Not queued:** {escape_markdown(error)}\n\n"

@@ -66,3 +66,42 @@ def test_an_unexpected_failure_is_logged_not_shown(tmp_path: Path, configs, monk
         answer = handle_submission(open_stores(f"local:{tmp_path}"), configs, "acme/gpt", "text_generation", "", "a")
     assert answer == f"**Not queued:** {SERVER_FAULT}"
     assert "transformers" in caplog.text and str(tmp_path) not in answer
+
+
+def test_a_new_hub_deployment_serves_an_empty_board_and_its_first_submission_creates_the_queue(
+    tmp_path: Path, configs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Space deployed before any worker ran: neither ORG/requests nor ORG/results exists yet."""
+    import gradio.oauth
+
+    from space.app import build_app
+    from space.data import MISSING_REVISION, LeaderboardData
+    from tests.hub_server import FakeHub
+
+    monkeypatch.setenv("ENERGY_SCORE_SUBMIT_WINDOW_S", "0")
+    monkeypatch.setenv("SPACE_ID", "org/space")
+    monkeypatch.setenv("SYSTEM", "spaces")
+    for name, value in {
+        "OAUTH_CLIENT_ID": "client",
+        "OAUTH_CLIENT_SECRET": "secret",
+        "OAUTH_SCOPES": "openid profile",
+        "OPENID_PROVIDER_URL": "http://127.0.0.1:9",
+    }.items():
+        monkeypatch.setattr(gradio.oauth, name, value)
+    with FakeHub() as hub:
+        for name, value in hub.env().items():
+            monkeypatch.setenv(name, value)
+        hub.add_model_repo("acme/gpt", folder=write_model(tmp_path / "gpt"), pipeline_tag="text-generation")
+        stores = open_stores("hub:fresh")
+        source = LeaderboardData(stores, configs)
+        snapshot = source.refresh()
+        assert snapshot.revision == MISSING_REVISION and snapshot.frame.empty and source.requests() == []
+        build_app(stores, configs, refresh_s=0, source=source)  # starts instead of failing
+
+        answer = handle_submission(stores, configs, "acme/gpt", "text_generation", "", "alice")
+        assert answer.startswith("**Queued**"), answer
+        assert [r.model_id for r in source.requests()] == ["acme/gpt"]
+        creates = [path for method, path, _ in hub.request_log if path == "/api/repos/create"]
+        assert creates == ["/api/repos/create"]  # the requests repository; a worker's publish makes the results one
+        assert handle_submission(stores, configs, "acme/gpt", "text_generation", "", "bob").startswith("**Not queued")
+        assert len([p for _, p, _ in hub.request_log if p == "/api/repos/create"]) == 1

@@ -108,3 +108,8 @@ class Store(ABC):
     def local_folder(self) -> Path | None:
         """The folder holding the files, for stores that have one."""
         return None
+
+    def ensure_exists(self) -> bool:
+        """Create the repository if it does not exist yet; True if it was created. A store that always exists
+        once opened (a local folder) creates nothing."""
+        return False

@@ -48,7 +48,13 @@ from huggingface_hub.errors import (
 from huggingface_hub.hf_api import DatasetInfo, KernelInfo, ModelInfo, SpaceInfo
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, parse_ratelimit_headers
 
-from leaderboard_data.errors import ConflictError, FileNotInStoreError, StoreError, TransientStoreError
+from leaderboard_data.errors import (
+    ConflictError,
+    FileNotInStoreError,
+    RepositoryMissingError,
+    StoreError,
+    TransientStoreError,
+)
 from leaderboard_data.stores.base import AddFile, CommitOperation, Store, check_repo_path
 
 T = TypeVar("T")
@@ -153,8 +159,15 @@ class HubStore(Store):
         self._cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self._cache_bytes = 0
         self._cache_lock = threading.Lock()
-        if create and self._call("create the repository", self._create_repo):
-            _LOG.info("created the %s repository %s on %s", repo_type, repo_id, self.endpoint)
+        if create:
+            self.ensure_exists()
+
+    def ensure_exists(self) -> bool:
+        """Create the repository if it does not exist, and log it; True if it was created."""
+        created = self._call("create the repository", self._create_repo)
+        if created:
+            _LOG.info("created the %s repository %s on %s", self.repo_type, self.repo_id, self.endpoint)
+        return created
 
     def _create_repo(self) -> bool:
         """Create the repository; False if it already exists (the Hub answers 409)."""
@@ -492,7 +505,7 @@ class HubStore(Store):
             return _Failure(StoreError(f"{where}: revision not found"), False)
         if isinstance(exc, RepositoryNotFoundError):
             message = f"{where}: repository not found, or private and not visible with this token (HTTP {status})"
-            return _Failure(StoreError(message), False)
+            return _Failure(RepositoryMissingError(message), False)
         if status == 401:
             return _Failure(StoreError(f"{where}: the token was rejected (HTTP 401); check HF_TOKEN"), False)
         if status == 403:
