@@ -24,7 +24,8 @@ from tests.helpers_results import make_result
 from tests.hub_limits import HubLimits
 from tests.hub_server import FakeHub, FaultPlan
 
-pytestmark = pytest.mark.slow
+# A submitter or worker thread that dies of an exception fails the test: the run must not go on short of one.
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")]
 
 T = TypeVar("T")
 REQUESTS = 16
@@ -68,8 +69,10 @@ class Ledger:
 
 def store(hub: FakeHub, name: str) -> HubStore:
     # One retry only: a poll costs a single request when nothing changed, so with more retries hardly any fault
-    # would get past the store, and the callers' handling of data-layer errors would go untested.
-    return HubStore(f"energy/{name}", endpoint=hub.url, token=hub.token, backoff_s=0.01, max_retries=1)
+    # would get past the store, and the callers' handling of data-layer errors would go untested. The rig made
+    # the repositories: a creation call here, under injected faults, could kill a submitter's or worker's thread
+    # before it started, and the run would go on short of one.
+    return HubStore(f"energy/{name}", endpoint=hub.url, token=hub.token, backoff_s=0.01, max_retries=1, create=False)
 
 
 def finish_with_result(queue: RequestQueue, request: Request, worker: str) -> None:
