@@ -17,9 +17,10 @@ from runner.engine import DECODE_DIRECT, DECODE_SUBTRACTED, BenchmarkSpec, class
 from runner.errors import BenchmarkFailure
 from runner.meters import EnergyMeter, NullMeter, detect_meters
 from tests import helpers_engine as h
+from tests.helpers_meters import FakeCounter
 
 
-class ConstantPowerMeter(EnergyMeter):
+class ConstantPowerMeter(FakeCounter):
     """A "measured" CPU counter at constant power per CPU-second of this process (as a per-process counter would
     read: other processes' work does not move it), whose resolution is too coarse for per-query phases."""
 
@@ -28,18 +29,7 @@ class ConstantPowerMeter(EnergyMeter):
 
     def __init__(self, watts: float = 50.0, resolution_s: float = 10.0) -> None:
         super().__init__()
-        self.watts, self._resolution, self.t0 = watts, resolution_s, 0.0
-
-    def is_available(self) -> bool:
-        return True
-
-    @property
-    def devices(self) -> dict[str, tuple[bool, str]]:
-        return {"cpu": (True, self.source)}
-
-    @property
-    def resolution_s(self) -> float:
-        return self._resolution
+        self.watts, self.resolution, self.t0 = watts, resolution_s, 0.0
 
     def _open(self) -> None:
         self.t0 = time.process_time()

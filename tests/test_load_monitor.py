@@ -25,6 +25,7 @@ from runner.meters.load_monitor import (
     quiet_idle_from_env,
 )
 from tests import helpers_engine as h
+from tests.helpers_meters import FakeCounter
 
 CpuTimes = namedtuple("CpuTimes", "user nice system idle iowait irq softirq steal guest guest_nice")
 ProcTimes = namedtuple("ProcTimes", "user system children_user children_system")
@@ -273,18 +274,11 @@ def test_an_idle_baseline_far_above_the_quiet_level_is_contaminated() -> None:
     assert load.describe().startswith("idle gpu power 160 W is above 2x this machine's quiet level 72 W")
 
 
-class HotIdleMeter(EnergyMeter):
+class HotIdleMeter(FakeCounter):
     """A CPU counter that reads 50 W all the time: a neighbour on the device that CPU time does not show."""
 
     source = "hot_counter"
     sample_period_s = 0.05
-
-    def is_available(self) -> bool:
-        return True
-
-    @property
-    def devices(self) -> dict[str, tuple[bool, str]]:
-        return {"cpu": (True, self.source)}
 
     def _read(self) -> dict[str, float]:
         return {"cpu": 50.0 * time.perf_counter()}

@@ -14,11 +14,12 @@ from unittest import mock
 import pynvml
 import pytest
 
-from runner.meters import CodecarbonMeter, EnergyMeter, MeterError, NullMeter, detect_meters
+from runner.meters import CodecarbonMeter, MeterError, NullMeter, detect_meters
 from runner.meters.nvml import COUNTER_SOURCE
+from tests.helpers_meters import FakeCounter
 
 
-class LinearMeter(EnergyMeter):
+class LinearMeter(FakeCounter):
     """A fake hardware counter: `watts` times seconds since it opened."""
 
     source = "linear"
@@ -28,13 +29,6 @@ class LinearMeter(EnergyMeter):
         super().__init__()
         self.watts = watts
         self.t0 = 0.0
-
-    def is_available(self) -> bool:
-        return True
-
-    @property
-    def devices(self) -> dict[str, tuple[bool, str]]:
-        return {"cpu": (True, "linear")}
 
     def _open(self) -> None:
         self.t0 = time.perf_counter()

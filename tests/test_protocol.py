@@ -18,6 +18,7 @@ from runner.meters import EnergyMeter, NullMeter
 from runner.protocol import measure_idle_window, slices, take_edge
 from runner.tasks.base import BenchmarkTask, LoadedModelInfo, PhaseMarker, QueryOutput
 from tests import helpers_engine as h
+from tests.helpers_meters import FakeCounter
 
 IDLE_W, BUSY_W, TAIL_W, TAU_S, UPDATE_S = 50.0, 300.0, 250.0, 1.0, 0.1
 
@@ -33,25 +34,16 @@ class FakeClock:
         self.t += seconds
 
 
-class TailCounter(EnergyMeter):
+class TailCounter(FakeCounter):
     """A GPU counter refreshed every 100 ms: busy at 300 W until `busy_until`, then a decaying tail to 50 W idle."""
 
     source = "simulated_counter"
+    device = "gpu"
+    resolution = UPDATE_S
 
     def __init__(self, clock: FakeClock, busy_until: float) -> None:
         super().__init__(clock=clock)
         self.fake, self.busy_until = clock, busy_until
-
-    def is_available(self) -> bool:
-        return True
-
-    @property
-    def devices(self) -> dict[str, tuple[bool, str]]:
-        return {"gpu": (True, self.source)}
-
-    @property
-    def resolution_s(self) -> float:
-        return UPDATE_S
 
     def true_energy(self, t: float) -> float:
         """Joules since t=0, exactly."""
@@ -133,22 +125,12 @@ class PhasePower:
 POWER = PhasePower()
 
 
-class PhaseCounter(EnergyMeter):
+class PhaseCounter(FakeCounter):
     """A fine counter (1 ms) that integrates the known power of the running phase."""
 
     source = "phase_counter"
     sample_period_s = 0.05
-
-    def is_available(self) -> bool:
-        return True
-
-    @property
-    def devices(self) -> dict[str, tuple[bool, str]]:
-        return {"cpu": (True, self.source)}
-
-    @property
-    def resolution_s(self) -> float:
-        return 0.001
+    resolution = 0.001
 
     def _read(self) -> dict[str, float]:
         return {"cpu": POWER.now()}
