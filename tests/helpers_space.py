@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pytest
 from safetensors.numpy import save_file
 
 from leaderboard_data.configs import TaskConfig
@@ -15,6 +16,22 @@ from leaderboard_data.queue import outbox_path
 from leaderboard_data.records import Result
 from leaderboard_data.results import ResultsPublisher
 from leaderboard_data.stores import AddFile, Stores, open_stores
+
+
+def run_as_a_space(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a Space with `hf_oauth: true` provides (gradio reads its OAuth settings at import time), so the app
+    shows its login button and never asks huggingface.co who is logged in."""
+    import gradio.oauth
+
+    monkeypatch.setenv("SPACE_ID", "org/space")
+    monkeypatch.setenv("SYSTEM", "spaces")
+    for name, value in {
+        "OAUTH_CLIENT_ID": "client",
+        "OAUTH_CLIENT_SECRET": "secret",
+        "OAUTH_SCOPES": "openid profile",
+        "OPENID_PROVIDER_URL": "http://127.0.0.1:9",
+    }.items():
+        monkeypatch.setattr(gradio.oauth, name, value)
 
 
 def publish(stores: Stores, results: Sequence[Result], task_configs: dict[str, TaskConfig]) -> None:

@@ -12,6 +12,7 @@ from leaderboard_data.configs import TaskConfig, load_task_configs
 from leaderboard_data.model_source import HubModelSource
 from leaderboard_data.stores import LocalStore, Stores, open_stores
 from space.submit import SERVER_FAULT, STORE_UNAVAILABLE, handle_submission
+from tests.helpers_space import run_as_a_space
 from tests.test_model_checks import write_model
 
 
@@ -72,22 +73,12 @@ def test_a_new_hub_deployment_serves_an_empty_board_and_its_first_submission_cre
     tmp_path: Path, configs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A Space deployed before any worker ran: neither ORG/requests nor ORG/results exists yet."""
-    import gradio.oauth
-
     from space.app import build_app
     from space.data import MISSING_REVISION, LeaderboardData
     from tests.hub_server import FakeHub
 
     monkeypatch.setenv("ENERGY_SCORE_SUBMIT_WINDOW_S", "0")
-    monkeypatch.setenv("SPACE_ID", "org/space")
-    monkeypatch.setenv("SYSTEM", "spaces")
-    for name, value in {
-        "OAUTH_CLIENT_ID": "client",
-        "OAUTH_CLIENT_SECRET": "secret",
-        "OAUTH_SCOPES": "openid profile",
-        "OPENID_PROVIDER_URL": "http://127.0.0.1:9",
-    }.items():
-        monkeypatch.setattr(gradio.oauth, name, value)
+    run_as_a_space(monkeypatch)
     with FakeHub() as hub:
         for name, value in hub.env().items():
             monkeypatch.setenv(name, value)

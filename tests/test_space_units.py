@@ -15,7 +15,7 @@ from space import columns as C
 from space.escape import escape_markdown, hub_url, model_link
 from space.label import HEIGHT, WIDTH, LabelInfo, label_info, label_png
 from tests.helpers_results import make_result, make_results
-from tests.helpers_space import local_stores, publish
+from tests.helpers_space import local_stores, publish, run_as_a_space
 
 TASKS = ("text_generation", "image_classification", "text_classification")
 
@@ -292,20 +292,10 @@ def test_submission_needs_login_on_a_space(monkeypatch, tmp_path, configs):
 
 def test_space_app_has_login_button_on_a_space(monkeypatch, tmp_path, configs):
     import gradio as gr
-    import gradio.oauth
 
     from space.app import build_app
 
-    # What a Space with `hf_oauth: true` provides; gradio reads the OAuth settings at import time.
-    monkeypatch.setenv("SPACE_ID", "org/space")
-    monkeypatch.setenv("SYSTEM", "spaces")
-    for name, value in {
-        "OAUTH_CLIENT_ID": "client",
-        "OAUTH_CLIENT_SECRET": "secret",
-        "OAUTH_SCOPES": "openid profile",
-        "OPENID_PROVIDER_URL": "http://127.0.0.1:9",
-    }.items():
-        monkeypatch.setattr(gradio.oauth, name, value)
+    run_as_a_space(monkeypatch)
     demo = build_app(local_stores(tmp_path), configs, refresh_s=0)
     assert any(isinstance(block, gr.LoginButton) for block in demo.blocks.values())
     monkeypatch.delenv("SPACE_ID")
