@@ -58,6 +58,16 @@ class Run:
     reason: str | None
     wall_s: float
 
+    @property
+    def rated_wh_per_1k(self) -> float | None:
+        """The scored figure when the leaderboard would give it stars (published, not unstable), else None."""
+        return None if self.unstable else self.scored_wh_per_1k
+
+    @property
+    def outcome(self) -> str:
+        """What became of the run: the refusal's reason, or published (with no stars when unstable)."""
+        return self.reason or ("published, unstable (no stars)" if self.unstable else "published")
+
 
 def start_burners() -> list[int]:
     """One process per core spinning on the CPU; returns their ids (this script started them, it stops them)."""
@@ -138,14 +148,14 @@ def main() -> int:
             runs.append(run)
             print(f"{run.label}{' (busy)' if busy else ''}: exit {run.exit_code}, "
                   f"{fmt(run.scored_wh_per_1k, '.5g')} Wh/1k, cv {fmt(run.cv_within, '.1%')}, "
-                  f"{run.reason or 'published'} [{run.wall_s:.0f} s]", flush=True)  # fmt: skip
+                  f"{run.outcome} [{run.wall_s:.0f} s]", flush=True)  # fmt: skip
         pairs: dict[str, list[Run]] = {}
         for size in [s for s in args.pair_sizes.split(",") if s]:
             for seed in (0, 1):
                 folder = build_model(pipeline, root / f"bert-classifier-{size}-{seed}", size=size, seed=seed)
                 run = bench(folder, data, root / f"pair-{size}-{seed}.json", args, f"{size}-{seed}", False)
                 pairs.setdefault(size, []).append(run)
-                print(f"pair {run.label}: {fmt(run.scored_wh_per_1k, '.5g')} Wh/1k, {run.reason or 'published'}",
+                print(f"pair {run.label}: {fmt(run.scored_wh_per_1k, '.5g')} Wh/1k, {run.outcome}",
                       flush=True)  # fmt: skip
 
     quiet = [r.scored_wh_per_1k for r in runs if not r.busy and r.scored_wh_per_1k is not None]
@@ -158,20 +168,13 @@ def main() -> int:
     )
     flagged = sum(1 for r in runs if r.busy and r.error_kind == "machine_busy")
     within = [r.cv_within for r in runs + [p for ps in pairs.values() for p in ps] if r.cv_within is not None]
-    energies = sorted(
-        p.scored_wh_per_1k for ps in pairs.values() for p in ps if p.scored_wh_per_1k is not None and not p.unstable
-    )
+    rated = {size: [p.rated_wh_per_1k for p in ps] for size, ps in pairs.items()}
+    energies = sorted(e for es in rated.values() for e in es if e is not None)
     tie_margin = TaskRatingScope.of(load_task_configs()[TASK]).tie_margin
     cuts = quintile_cuts(energies, tie_margin) if energies else []
     # As on the leaderboard: an unstable result is shown without stars, so only pairs of two rated results count.
-    complete = {
-        size: ps for size, ps in pairs.items() if all(p.scored_wh_per_1k is not None and not p.unstable for p in ps)
-    }
-    same = sum(
-        1
-        for ps in complete.values()
-        if len({stars_from_cuts(p.scored_wh_per_1k, cuts) for p in ps if p.scored_wh_per_1k is not None}) == 1
-    )
+    complete = {size: [e for e in es if e is not None] for size, es in rated.items() if None not in es}
+    same = sum(1 for es in complete.values() if len({stars_from_cuts(e, cuts) for e in es}) == 1)
     summary = {
         "cv_across_runs": cv(published),
         "busy_vs_quiet_ratio": ratio,
