@@ -335,6 +335,11 @@ def _to_frame(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=mapping.get).reset_index(drop=True)
 
 
+def empty_results_frame() -> pd.DataFrame:
+    """No results, with the columns and dtypes a loaded frame has (for a results repository not created yet)."""
+    return _to_frame(RESULT_SCHEMA.empty_table())
+
+
 def load_results_frame(results_store: Store, task: str | None = None) -> pd.DataFrame:
     """All published results of one task (or all tasks), one row per result_id, columns RESULT_COLUMNS."""
     tables = _read_tables(results_store, data_files(results_store, task))

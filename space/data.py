@@ -24,7 +24,7 @@ from leaderboard_data.queue_positions import lease_expired, queue_positions
 from leaderboard_data.rated import RatedResults, load_rated_results, unrated
 from leaderboard_data.ratings import SUPERSEDED_NOTE, RatingThresholds
 from leaderboard_data.records import Request, RequestStatus
-from leaderboard_data.results import RESULT_COLUMNS
+from leaderboard_data.results import empty_results_frame
 from leaderboard_data.stores import Stores
 from space import columns as C
 from space.escape import model_link
@@ -155,7 +155,7 @@ class LeaderboardData:
         if revision != MISSING_REVISION:
             return load_rated_results(self.stores.results, self.task_configs)
         log.info("the results dataset %s does not exist yet: no result is published", self.stores.results.location)
-        return RatedResults(unrated(pd.DataFrame(columns=RESULT_COLUMNS)), None, False)
+        return RatedResults(unrated(empty_results_frame()), None, False)
 
     def requests(self) -> list[Request]:
         """Every request in the requests store; none while its repository does not exist yet."""
