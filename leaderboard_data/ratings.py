@@ -273,15 +273,12 @@ def compute_thresholds(
     method: RatingMethod = "quintile",
     min_cohort_size: int = MIN_COHORT_SIZE,
     now: datetime | None = None,
-    tie_margin: float | None = None,
 ) -> RatingThresholds:
-    """Cut points for every cohort of the results in `frame` (columns RATING_INPUT_COLUMNS); `tie_margin`, when
-    given, replaces every task's own (its `checks.cv_max`)."""
+    """Cut points for every cohort of the results in `frame` (columns RATING_INPUT_COLUMNS); each task's tie
+    margin is its config's `checks.cv_max`."""
     if method not in get_args(RatingMethod):
         raise ValueError(f"unknown rating method {method!r}; known: {', '.join(get_args(RatingMethod))}")
     scopes = {task: TaskRatingScope.of(config) for task, config in task_configs.items()}
-    if tie_margin is not None:
-        scopes = {task: scope.model_copy(update={"tie_margin": tie_margin}) for task, scope in scopes.items()}
     return RatingThresholds(
         method=method,
         min_cohort_size=min_cohort_size,

@@ -64,9 +64,19 @@ def cohort_frame(
     return pd.DataFrame(rows, columns=RATING_INPUT_COLUMNS)
 
 
+def with_tie_margin(tie_margin: float) -> dict[str, TaskConfig]:
+    """CONFIGS with every task's `checks.cv_max`, and so its tie margin, set to `tie_margin`."""
+    return {
+        task: config.model_copy(update={"checks": config.checks.model_copy(update={"cv_max": tie_margin})})
+        for task, config in CONFIGS.items()
+    }
+
+
 def rate(energies: Sequence[float], method: RatingMethod = "quintile", tie_margin: float | None = None) -> pd.DataFrame:
+    """Stars of one cohort, under the configs' own tie margins or, when given, `tie_margin` for every task."""
     frame = cohort_frame(energies)
-    return apply_ratings(frame, compute_thresholds(frame, CONFIGS, method=method, tie_margin=tie_margin))
+    configs = CONFIGS if tie_margin is None else with_tie_margin(tie_margin)
+    return apply_ratings(frame, compute_thresholds(frame, configs, method=method))
 
 
 def test_stars_from_cuts_rule() -> None:
@@ -349,7 +359,7 @@ def test_each_tasks_tie_margin_is_its_cv_max_and_is_published() -> None:
     published = json.loads(thresholds_to_json(compute_thresholds(frame, CONFIGS)))
     for task, config in CONFIGS.items():
         assert published["tasks"][task]["tie_margin"] == config.checks.cv_max
-    overridden = json.loads(thresholds_to_json(compute_thresholds(frame, CONFIGS, tie_margin=0.07)))
+    overridden = json.loads(thresholds_to_json(compute_thresholds(frame, with_tie_margin(0.07))))
     assert {scope["tie_margin"] for scope in overridden["tasks"].values()} == {0.07}
     for scope in published["tasks"].values():
         del scope["tie_margin"]  # files that predate the margin read as 0
