@@ -6,7 +6,8 @@ architecture each of them loads. This script joins that knowledge with the one t
 which standard task each runner task implements and which loader it uses, and writes the result where the data
 layer reads it. The data layer never imports an ML library: the Space runs without torch or transformers.
 
-Run it after upgrading optimum, transformers or diffusers (a test fails while the table is out of date):
+`./scripts/lock` runs it after resolving the lock anew; run it by hand only after installing other versions of
+optimum, transformers or diffusers (a test fails while the table was built with other versions):
 
     python -m runner.build_architectures          # rewrite the table
     python -m runner.build_architectures --check  # exit status 1 when the table differs from the installed libraries
@@ -73,11 +74,20 @@ def build_table() -> dict[str, Any]:
             "Accepted architectures per task. Written by `python -m runner.build_architectures` from optimum's "
             "TasksManager and the installed transformers and diffusers; do not edit by hand."
         ),
-        "built_with": {name: version(name) for name in ("optimum", "transformers", "diffusers")},
+        "built_with": installed_versions(),
         "tasks": tasks,
         "transformers_architectures": sorted(_all_transformers_architectures()),
         "diffusers_pipeline_modules": sorted(_diffusers_pipeline_modules()),
     }
+
+
+BUILT_FROM = ("optimum", "transformers", "diffusers")
+"""The libraries the table is derived from; their versions are recorded in it as `built_with`."""
+
+
+def installed_versions() -> dict[str, str]:
+    """The installed versions of the libraries the table is built from."""
+    return {name: version(name) for name in BUILT_FROM}
 
 
 def _task_entry(tasks_manager: Any, pipeline: Pipeline, source: TaskSource) -> dict[str, Any]:

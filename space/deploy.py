@@ -3,7 +3,8 @@
 A Space runs `app_file` from its repository root and installs its `requirements.txt`. The app needs the data
 layer and the task configs beside it, so the Space holds `space/`, `leaderboard_data/` and `configs/` unchanged,
 a root README carrying `space/README.md`'s front matter with `app_file: space/app.py`, and the requirements of
-the Space alone (no torch: the Space never benchmarks).
+the Space alone (no torch: the Space never benchmarks), pinned to the versions of the project's lock, so a rebuild
+of the Space on any day runs what the tests passed with.
 """
 
 from __future__ import annotations
@@ -12,21 +13,10 @@ import re
 import shutil
 from pathlib import Path
 
-SPACE_REQUIREMENTS = (
-    "gradio[oauth]>=6.31,<7",
-    "huggingface_hub>=2.4,<3",
-    "codecarbon>=3.3,<4",  # its data files: grid carbon intensities (space/carbon.py)
-    "pydantic>=2.7,<3",
-    "pyyaml>=6",
-    "numpy>=1.26",
-    "pandas>=2.2",
-    "pyarrow>=17",
-    "plotly>=6",
-    "pillow>=10",
-)
-"""What the Space imports, and nothing more: no torch, transformers, diffusers or datasets. The data layer reads
-model files itself and takes the task-architecture table from leaderboard_data/architectures.json.
-tests/test_space_deploy.py installs exactly these into a fresh venv and submits through the running app."""
+SPACE_LOCK = Path("requirements") / "space.txt"
+"""The Space's requirements, relative to the checkout: what it imports (requirements/space.in: no torch,
+transformers, diffusers or datasets) resolved by `./scripts/lock` to the exact versions of the project's lock.
+tests/test_space_deploy.py installs exactly this file into a fresh venv and submits through the running app."""
 PACKAGES = ("space", "leaderboard_data", "configs")
 
 
@@ -41,7 +31,7 @@ def build_space_folder(checkout: Path, target: Path) -> Path:
     if count != 1:
         raise ValueError("space/README.md has no app_file line in its front matter")
     (target / "README.md").write_text(card, encoding="utf-8")
-    (target / "requirements.txt").write_text("\n".join(SPACE_REQUIREMENTS) + "\n", encoding="utf-8")
+    shutil.copyfile(checkout / SPACE_LOCK, target / "requirements.txt")
     return target
 
 

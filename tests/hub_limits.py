@@ -1,6 +1,6 @@
 """The Hub's rate limits as the fake Hub enforces them, on a clock a test or a bench can speed up or drive by hand.
 
-What is limited, with the real figures as defaults (see /work/shared/REFERENCE.md and the Hub's rate-limit docs):
+What is limited, with the real figures as defaults (the Hub's rate-limit docs and its 429 messages):
 - commits per repository: 128 in any hour (a sliding hour: the oldest commit in it says when the next one may land);
 - API calls (every request under `/api/`, and the git LFS batch and verify calls) per token: 1,000 per fixed
   5-minute window;

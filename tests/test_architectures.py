@@ -15,7 +15,7 @@ import pytest
 
 from leaderboard_data.architectures import TABLE_PATH, architecture_table
 from leaderboard_data.configs import Pipeline
-from runner.build_architectures import TASK_SOURCES, build_table, loader_mapping, render
+from runner.build_architectures import TASK_SOURCES, build_table, installed_versions, loader_mapping, render
 from runner.tasks import load_task_registry
 from tests.test_model_checks import write_model, write_pipeline
 
@@ -27,15 +27,41 @@ def _names(mapping: dict[str, str | tuple[str, ...]]) -> set[str]:
     return {n for value in mapping.values() for n in ((value,) if isinstance(value, str) else value)}
 
 
-def test_the_table_is_what_the_installed_libraries_give() -> None:
-    """Fails after an upgrade of optimum, transformers or diffusers until `python -m runner.build_architectures`
-    is run again."""
-    assert TABLE_PATH.read_text(encoding="utf-8") == render(build_table())
+def _require_table_built_with_installed_versions() -> None:
+    """A table built from other library versions than the installed ones is out of date, whatever it lists: say
+    which versions differ and the command that rebuilds it, rather than a difference of architecture names."""
     built_with = json.loads(TABLE_PATH.read_text(encoding="utf-8"))["built_with"]
-    assert built_with["optimum"].startswith("2.3.")
+    installed = installed_versions()
+    if built_with != installed:
+        differ = ", ".join(
+            f"{name} {built_with.get(name)} (table) vs {installed[name]} (installed)"
+            for name in installed
+            if built_with.get(name) != installed[name]
+        )
+        pytest.fail(
+            f"{TABLE_PATH.name} was built with other library versions: {differ}. Install the committed lock "
+            "(./scripts/test does), or after changing the lock run ./scripts/lock, which rebuilds the table "
+            "(python -m runner.build_architectures)."
+        )
+
+
+def test_the_table_is_what_the_installed_libraries_give() -> None:
+    _require_table_built_with_installed_versions()
+    assert TABLE_PATH.read_text(encoding="utf-8") == render(build_table())
+    assert json.loads(TABLE_PATH.read_text(encoding="utf-8"))["built_with"]["optimum"].startswith("2.3.")
+
+
+def test_the_lock_pins_the_versions_the_table_was_built_with() -> None:
+    """Under the committed lock the table's versions and the installed ones never differ."""
+    pins = dict(
+        line.split("==", 1) for line in (REPO_ROOT / "requirements" / "lock.txt").read_text().splitlines() if "==" in line
+    )
+    built_with = json.loads(TABLE_PATH.read_text(encoding="utf-8"))["built_with"]
+    assert {name: pins[name].strip() for name in built_with} == built_with
 
 
 def test_text_tasks_accept_exactly_their_runner_head_classes() -> None:
+    _require_table_built_with_installed_versions()
     registry = load_task_registry()
     table = architecture_table()
     with_heads = [p for p, cls in registry.items() if hasattr(cls, "head_classes")]

@@ -1,4 +1,4 @@
-"""`energy-score import` of optimum-benchmark energy_star reports: the real 0.6.0 report from the shared fixtures,
+"""`energy-score import` of optimum-benchmark energy_star reports: the real 0.6.0 report in tests/fixtures,
 its mapping (units, provenance, estimated or measured, no interval), its cohort, and every refusal writing nothing.
 """
 
@@ -29,7 +29,7 @@ from runner.cli import main
 from tests.helpers_deployment import REPO_ROOT, energy_score, make_deployment
 from tests.helpers_results import make_result
 
-FIXTURE = REPO_ROOT / ".." / "shared" / "fixtures" / "optimum-benchmark" / "energy_star-text_classification-cpu.json"
+FIXTURE = REPO_ROOT / "tests" / "fixtures" / "optimum-benchmark" / "energy_star-text_classification-cpu.json"
 CONFIGS = load_task_configs()
 MODEL = "demo/bert-classifier-medium-0"
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from gradio_client import Client
 
-from space.deploy import SPACE_REQUIREMENTS, build_space_folder
+from space.deploy import SPACE_LOCK, build_space_folder
 from tests.helpers_deployment import energy_score
 from tests.test_model_checks import write_model, write_pipeline
 
@@ -30,8 +30,7 @@ def test_space_folder_holds_the_app_its_data_layer_and_configs(tmp_path: Path) -
     assert front_matter["sdk"] == "gradio" and front_matter["app_file"] == "space/app.py"
     assert front_matter["hf_oauth"] is True
     assert (folder / "configs" / "text_generation.yaml").is_file()
-    assert (folder / "requirements.txt").read_text().split() == list(SPACE_REQUIREMENTS)
-    assert not any("torch" in line for line in SPACE_REQUIREMENTS)
+    assert (folder / "requirements.txt").read_text() == (CHECKOUT / SPACE_LOCK).read_text()
 
     probe = (
         "import importlib.util as u;"
@@ -48,6 +47,22 @@ def test_space_folder_holds_the_app_its_data_layer_and_configs(tmp_path: Path) -
     module_file, task_count = run.stdout.split()[-2:]
     assert module_file.startswith(str(folder))
     assert task_count == "11"
+
+
+def _pins(lock: Path) -> dict[str, str]:
+    """name -> version of every requirement line of a compiled lock (comments and blank lines aside)."""
+    lines = [line.split("#")[0].strip() for line in lock.read_text().splitlines()]
+    return dict(line.split("==", 1) for line in lines if line)
+
+
+def test_the_space_runs_exact_versions_of_the_project_lock() -> None:
+    """Each rebuild of the Space installs what the tests passed with: every requirement is pinned, to the version
+    the project's lock holds, and no ML library is among them."""
+    space_pins = _pins(CHECKOUT / SPACE_LOCK)
+    lock_pins = _pins(CHECKOUT / "requirements" / "lock.txt")
+    assert {"gradio", "huggingface-hub", "pandas", "pyarrow", "pydantic"} <= set(space_pins)
+    assert {name: lock_pins.get(name) for name in space_pins} == space_pins
+    assert not set(space_pins) & {"torch", "transformers", "diffusers", "optimum", "datasets"}
 
 
 # --- the deployed Space, in the environment its requirements.txt alone builds -----------------------------------
