@@ -17,6 +17,7 @@ from leaderboard_data.architectures import TABLE_PATH, architecture_table
 from leaderboard_data.configs import Pipeline
 from runner.build_architectures import TASK_SOURCES, build_table, installed_versions, loader_mapping, render
 from runner.tasks import load_task_registry
+from tests.helpers_lock import REQUIREMENTS, pins
 from tests.test_model_checks import write_model, write_pipeline
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -53,11 +54,9 @@ def test_the_table_is_what_the_installed_libraries_give() -> None:
 
 def test_the_lock_pins_the_versions_the_table_was_built_with() -> None:
     """Under the committed lock the table's versions and the installed ones never differ."""
-    pins = dict(
-        line.split("==", 1) for line in (REPO_ROOT / "requirements" / "lock.txt").read_text().splitlines() if "==" in line
-    )
+    locked = pins(REQUIREMENTS / "lock.txt")
     built_with = json.loads(TABLE_PATH.read_text(encoding="utf-8"))["built_with"]
-    assert {name: pins[name].strip() for name in built_with} == built_with
+    assert {name: locked.get(name) for name in built_with} == built_with
 
 
 def test_text_tasks_accept_exactly_their_runner_head_classes() -> None:

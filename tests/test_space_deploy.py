@@ -19,6 +19,7 @@ from gradio_client import Client
 
 from space.deploy import SPACE_LOCK, build_space_folder
 from tests.helpers_deployment import energy_score
+from tests.helpers_lock import REQUIREMENTS, pins
 from tests.test_model_checks import write_model, write_pipeline
 
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -49,17 +50,11 @@ def test_space_folder_holds_the_app_its_data_layer_and_configs(tmp_path: Path) -
     assert task_count == "11"
 
 
-def _pins(lock: Path) -> dict[str, str]:
-    """name -> version of every requirement line of a compiled lock (comments and blank lines aside)."""
-    lines = [line.split("#")[0].strip() for line in lock.read_text().splitlines()]
-    return dict(line.split("==", 1) for line in lines if line)
-
-
 def test_the_space_runs_exact_versions_of_the_project_lock() -> None:
     """Each rebuild of the Space installs what the tests passed with: every requirement is pinned, to the version
     the project's lock holds, and no ML library is among them."""
-    space_pins = _pins(CHECKOUT / SPACE_LOCK)
-    lock_pins = _pins(CHECKOUT / "requirements" / "lock.txt")
+    space_pins = pins(CHECKOUT / SPACE_LOCK)
+    lock_pins = pins(REQUIREMENTS / "lock.txt")
     assert {"gradio", "huggingface-hub", "pandas", "pyarrow", "pydantic"} <= set(space_pins)
     assert {name: lock_pins.get(name) for name in space_pins} == space_pins
     assert not set(space_pins) & {"torch", "transformers", "diffusers", "optimum", "datasets"}
