@@ -14,7 +14,7 @@ import pandas as pd
 import yaml
 
 from leaderboard_data.configs import TaskConfig
-from leaderboard_data.ratings import RatingThresholds
+from leaderboard_data.ratings import TIE_RULE_TEXT, RatingThresholds
 
 PRETTY_NAME = "AI Energy Score results"
 LICENSE = "apache-2.0"
@@ -192,8 +192,7 @@ def _thresholds_section(thresholds: RatingThresholds) -> str:
     lines = [
         "## Star thresholds",
         "",
-        f"Method: `{thresholds.method}`, tie margin {thresholds.tie_margins_text()} (no threshold between figures that "
-        f"close); cohorts need at least {thresholds.min_cohort_size} models; "
+        f"Method: `{thresholds.method}` ({TIE_RULE_TEXT}); cohorts need at least {thresholds.min_cohort_size} models; "
         f"computed at {thresholds.computed_at.isoformat()}",
         "",
     ]

@@ -12,6 +12,7 @@ import pandas as pd
 
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.rated import load_rated_results
+from leaderboard_data.ratings import TIE_RULE_TEXT
 from leaderboard_data.records import Request
 from leaderboard_data.stores import Store
 from runner import imported_view
@@ -117,7 +118,6 @@ def format_results(frame: pd.DataFrame, fmt: str) -> str:
     legend = (
         "Energy: inference energy of the scored device in Wh per 1,000 queries, mean over repetitions with its "
         "95% interval; 'estimated' means a model of the hardware, not a counter. Stars: 5 = least energy, by "
-        "quintile within task, hardware class (and size class for text generation); figures within the task's "
-        "tie margin (its checks.cv_max) share stars."
+        "quintile within task, hardware class (and size class for text generation); " + TIE_RULE_TEXT + "."
     )
     return "\n\n".join(parts) + "\n\n" + legend
