@@ -31,10 +31,10 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Literal, NamedTuple, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.errors import RecordValidationError
@@ -73,15 +73,18 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TaskRatingScope(BaseModel):
-    """Which results of a task are rated: one config version, cohorts split by size class or not. Files written
-    before ties were read from the intervals carry a `tie_margin`; it is ignored (their cuts still reproduce their
-    stars)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
+class TaskRatingScope(_Frozen):
+    """Which results of a task are rated: one config version, cohorts split by size class or not."""
 
     config_version: str
     rate_by_size_class: bool
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_old_tie_margin(cls, data: Any) -> Any:
+        """Files written before ties were read from the intervals carry a per-task `tie_margin`; their cuts still
+        reproduce their stars, so it is dropped."""
+        return {k: v for k, v in data.items() if k != "tie_margin"} if isinstance(data, dict) else data
 
     @classmethod
     def of(cls, config: TaskConfig) -> TaskRatingScope:
@@ -177,9 +180,9 @@ def quintile_cuts(figures: Sequence[RatedFigure]) -> list[float]:
     tie boundary, a place in the sorted figures where every interval below lies wholly below every interval above
     (so no interval below overlaps one above, and `stars_from_cuts` puts every result on its side). Between tie
     boundaries the cuts are placed as near k*n/5 figures as they can be; with at least four boundaries (five tie
-    groups) each cut takes its own, so no star level stays empty and neighbouring groups differ by one star. The
-    least energy gets 5 stars, the most energy 1 star, unless the whole cohort is one tie group: then 5 throughout.
-    Figures without an interval are points, and distinct points give plain quintiles.
+    groups) each cut takes its own, so no star level stays empty and neighbouring groups differ by one star at
+    most. The least energy gets 5 stars, the most energy 1 star, unless the whole cohort is one tie group: then 5
+    throughout. Figures without an interval are points, and distinct points give plain quintiles.
     """
     ordered = sorted(figures)
     energies = [figure.energy_wh_per_1k for figure in ordered]
