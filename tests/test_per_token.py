@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from leaderboard_data.configs import Pipeline, load_task_configs
-from leaderboard_data.records import Outputs, Result
+from leaderboard_data.records import Outputs, Result, TokenEnergy, TokenFigures
 from leaderboard_data.results import result_to_row
 from runner.assemble import RunFacts, assemble_result
 from runner.engine import BenchmarkSpec, run_benchmark
@@ -22,7 +22,12 @@ from runner.tables import format_results
 from runner.tasks import load_task_registry
 from runner.zoo import build_model, write_dataset
 from runner.zoo.text import MAX_POSITIONS
+from space import columns as C
+from space.data import LeaderboardData, model_rows, model_table
 from space.per_token import per_token_text
+from space.views import Views
+from tests.helpers_results import make_result
+from tests.helpers_space import local_stores, publish
 
 CONFIGS = load_task_configs()
 CPU = DeviceInfo(measured=False, source="codecarbon_cpu_model", resolution_s=0.0)
@@ -217,3 +222,42 @@ def test_a_tiny_gpt2_publishes_its_energy_per_token(task: str, tmp_path: Path) -
     table = format_results(frame, "table")
     assert "Wh per 1k output tokens [95% CI] x output tokens per query" in table
     assert f"x {tokens.output_tokens_per_query:.4g} tokens" in table
+
+
+def test_the_space_shows_energy_per_token_beside_the_query_figure(tmp_path: Path) -> None:
+    """The model view's table carries the per-token columns; the result view writes the per-query figure out as
+    tokens x energy per token, and prefill as prompt tokens x prefill energy per token."""
+    per_token = TokenEnergy(
+        phase="total",
+        device="gpu",
+        per="output_tokens",
+        mean_wh_per_1k_tokens=0.05,
+        ci95_low_wh_per_1k_tokens=0.04,
+        ci95_high_wh_per_1k_tokens=0.06,
+        repetitions=5,
+        measured=True,
+        method="window",
+    )
+    prefill = per_token.model_copy(update={"phase": "prefill", "per": "input_tokens", "mean_wh_per_1k_tokens": 0.001})
+    tokens = TokenFigures(
+        output_tokens_per_query=12.0,
+        output_tokens_per_query_ci95_low=11.0,
+        output_tokens_per_query_ci95_high=13.0,
+        input_tokens_per_query=300.0,
+        per_output_token=per_token,
+        prefill_per_input_token=prefill,
+    )
+    result = make_result(model_id="org/talker", task="text_generation", scored_energy_wh_per_1k=0.6, tokens=tokens)
+    configs = load_task_configs()
+    stores = local_stores(tmp_path)
+    publish(stores, [result], configs)
+    source = LeaderboardData(stores, configs)
+    source.refresh()
+
+    table = model_table(model_rows(source.snapshot(), "org/talker"), configs)
+    assert table[C.PER_TOKEN.label].tolist() == [0.05]
+    assert table[C.OUTPUT_TOKENS.label].tolist() == [12.0]
+    caption = Views(source).result(result.result_id)[4]
+    assert "Per query: 12 output tokens × 0.05 Wh per 1,000 output tokens (95% interval 0.04 – 0.06)" in caption
+    assert "= 0.6 Wh per 1,000 queries" in caption
+    assert "300 input tokens × 0.001 Wh per 1,000 input tokens" in caption
