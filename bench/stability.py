@@ -5,7 +5,8 @@ the last `--busy-runs` of them beside processes that keep every core busy. A bus
 0.9-1.1 of the quiet runs, or be flagged as contaminated and not published (the command exits non-zero with the
 reason, and `--out` records it). Then the demo's identical-architecture pairs (bert-classifier-SIZE-0 and -1:
 same config, different random weights) are benchmarked and rated together by quintile with the leaderboard's
-tie margin, as the leaderboard rates a cohort: a pair should get the same stars. Prints:
+tie rule (overlapping intervals share stars), as the leaderboard rates a cohort: a pair should get the same
+stars. Prints:
 
     cv_across_runs: CV of the scored figure over the published runs (goal <= 0.10)
     busy_vs_quiet_ratio: mean published busy / mean quiet (goal 0.9-1.1; n/a when no busy run was published)
@@ -36,8 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from leaderboard_data.configs import Pipeline, load_task_configs  # noqa: E402
-from leaderboard_data.ratings import TaskRatingScope, quintile_cuts, stars_from_cuts  # noqa: E402
+from leaderboard_data.configs import Pipeline  # noqa: E402
+from leaderboard_data.ratings import RatedFigure, quintile_cuts, stars_from_cuts  # noqa: E402
 from runner.zoo import build_model, write_dataset  # noqa: E402
 
 TASK = "text_classification"
@@ -57,6 +58,14 @@ class Run:
     error_kind: str | None
     reason: str | None
     wall_s: float
+    scored_ci95_wh_per_1k: tuple[float, float] | None = None
+
+    @property
+    def rated_figure(self) -> RatedFigure | None:
+        """The scored figure and its interval when the leaderboard would give it stars, else None."""
+        rated = self.rated_wh_per_1k
+        interval = self.scored_ci95_wh_per_1k or (None, None)
+        return None if rated is None else RatedFigure.of(rated, *interval)
 
     @property
     def rated_wh_per_1k(self) -> float | None:
@@ -103,8 +112,10 @@ def bench(model: Path, data: Path, out: Path, args: argparse.Namespace, label: s
     wall = time.monotonic() - started
     record = json.loads(out.read_text()) if out.exists() else {}
     if done.returncode == 0:
+        scored = next(f for f in record["energy"] if f["phase"] == "total" and f["device"] == record["scored_device"])
         return Run(label, busy, 0, True, record["scored_energy_wh_per_1k"], record.get("cv_over_repetitions"),
-                   bool(record.get("unstable")), None, None, wall)  # fmt: skip
+                   bool(record.get("unstable")), None, None, wall,
+                   (scored["ci95_low_wh_per_1k"], scored["ci95_high_wh_per_1k"]))  # fmt: skip
     reason = record.get("error_message") or done.stderr.strip().splitlines()[-1:] or ["no output"]
     return Run(label, busy, done.returncode, False, None, None, False, record.get("error_kind"),
                reason if isinstance(reason, str) else reason[0], wall)  # fmt: skip
@@ -168,13 +179,11 @@ def main() -> int:
     )
     flagged = sum(1 for r in runs if r.busy and r.error_kind == "machine_busy")
     within = [r.cv_within for r in runs + [p for ps in pairs.values() for p in ps] if r.cv_within is not None]
-    rated = {size: [p.rated_wh_per_1k for p in ps] for size, ps in pairs.items()}
-    energies = sorted(e for es in rated.values() for e in es if e is not None)
-    tie_margin = TaskRatingScope.of(load_task_configs()[TASK]).tie_margin
-    cuts = quintile_cuts(energies, tie_margin) if energies else []
+    rated = {size: [p.rated_figure for p in ps] for size, ps in pairs.items()}
+    cuts = quintile_cuts([f for fs in rated.values() for f in fs if f is not None])
     # As on the leaderboard: an unstable result is shown without stars, so only pairs of two rated results count.
-    complete = {size: [e for e in es if e is not None] for size, es in rated.items() if None not in es}
-    same = sum(1 for es in complete.values() if len({stars_from_cuts(e, cuts) for e in es}) == 1)
+    complete = {size: [f for f in fs if f is not None] for size, fs in rated.items() if None not in fs}
+    same = sum(1 for fs in complete.values() if len({stars_from_cuts(f.energy_wh_per_1k, cuts) for f in fs}) == 1)
     summary = {
         "cv_across_runs": cv(published),
         "busy_vs_quiet_ratio": ratio,

@@ -14,7 +14,7 @@ import pandas as pd
 import yaml
 
 from leaderboard_data.configs import TaskConfig
-from leaderboard_data.ratings import RatingThresholds
+from leaderboard_data.ratings import TIE_RULE_TEXT, RatingThresholds
 
 PRETTY_NAME = "AI Energy Score results"
 LICENSE = "apache-2.0"
@@ -73,11 +73,22 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "latency_s_mean": "mean latency of one query, seconds",
     "latency_s_p95": "95th percentile latency of one query, seconds",
     "throughput_queries_per_s": "queries per second",
-    "queries": "queries per repetition",
-    "input_tokens": "input tokens per repetition",
-    "output_tokens": "generated tokens per repetition",
-    "images": "images produced per repetition",
-    "audio_seconds": "seconds of audio processed per repetition",
+    "queries": "queries run in the measured windows of all repetitions together",
+    "input_tokens": "input tokens over those queries",
+    "output_tokens": "generated tokens over those queries",
+    "images": "images produced over those queries",
+    "audio_seconds": "seconds of audio processed over those queries",
+    "output_tokens_per_query": "text generation: generated tokens per query, mean over repetitions",
+    "input_tokens_per_query": "text generation: prompt tokens per query, mean over repetitions",
+    "wh_per_1k_output_tokens": "text generation: the scored device's energy per 1,000 generated tokens "
+    "(scored_energy_wh_per_1k / output_tokens_per_query)",
+    "wh_per_1k_output_tokens_ci95_low": "lower end of its 95% interval (ratio of means over repetitions)",
+    "wh_per_1k_output_tokens_ci95_high": "upper end of its 95% interval",
+    "prefill_wh_per_1k_input_tokens": "text generation: the scored device's prefill energy per 1,000 prompt tokens",
+    "prefill_wh_per_1k_input_tokens_ci95_low": "lower end of its 95% interval (ratio of means over repetitions)",
+    "prefill_wh_per_1k_input_tokens_ci95_high": "upper end of its 95% interval",
+    "tokens_json": "JSON object: the per-token figures with their intervals, repetitions, measured flag and method "
+    "(the energy figure's: window, time_attributed, subtracted)",
     "peak_memory_mb": "peak accelerator (or process) memory, MB",
     "samples": "dataset samples used",
     "repetitions": "measured repetitions",
@@ -192,8 +203,7 @@ def _thresholds_section(thresholds: RatingThresholds) -> str:
     lines = [
         "## Star thresholds",
         "",
-        f"Method: `{thresholds.method}`, tie margin {thresholds.tie_margins_text()} (no threshold between figures that "
-        f"close); cohorts need at least {thresholds.min_cohort_size} models; "
+        f"Method: `{thresholds.method}` ({TIE_RULE_TEXT}); cohorts need at least {thresholds.min_cohort_size} models; "
         f"computed at {thresholds.computed_at.isoformat()}",
         "",
     ]

@@ -13,9 +13,9 @@ within a cohort are dense: 1..k with no gap, equal energies sharing a rank.
 
 Two methods:
 - "quintile" (default): rank-based quintiles, so each star band holds about a fifth of the cohort and a single
-  outlier cannot squeeze every other model into one band. Cuts fall only between tie groups, figures within the
-  task's tie margin of each other (its `checks.cv_max`, 10 %): two runs of one architecture must not differ in
-  stars.
+  outlier cannot squeeze every other model into one band. Results whose 95 % intervals overlap cannot be told
+  apart, so a cut only falls where the intervals of every result below it lie wholly below the intervals of every
+  result above it (`quintile_cuts` states the promise this keeps).
 - "equal_width": AI Energy Score's method, the cohort's min..max range cut into five equal bins; kept for
   comparison.
 
@@ -31,10 +31,10 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.errors import RecordValidationError
@@ -58,7 +58,12 @@ RATING_INPUT_COLUMNS = [
     "scored_device",
 ]
 # Columns read when present, with the value an absent column means (older results predate them).
-RATING_OPTIONAL_COLUMNS: dict[str, object] = {"unstable": False, "cohort_protocol": "native"}
+RATING_OPTIONAL_COLUMNS: dict[str, object] = {
+    "unstable": False,
+    "cohort_protocol": "native",
+    "scored_energy_ci95_low": None,  # no interval: the figure itself is its interval
+    "scored_energy_ci95_high": None,
+}
 NATIVE_PROTOCOL = "native"
 SUPERSEDED_NOTE = "history: superseded by a later result of the same model in this cohort"
 UNSTABLE_NOTE = "unstable: CV over repetitions stayed above the config's threshold; shown, not rated"
@@ -69,22 +74,21 @@ class _Frozen(BaseModel):
 
 
 class TaskRatingScope(_Frozen):
-    """Which results of a task are rated (one config version; cohorts split by size class or not), and the tie
-    margin: figures closer than this (relative) are one figure within measurement error, and share their stars."""
+    """Which results of a task are rated: one config version, cohorts split by size class or not."""
 
     config_version: str
     rate_by_size_class: bool
-    tie_margin: float = Field(default=0.0, ge=0, description="the task's checks.cv_max; 0 in files that predate it")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_old_tie_margin(cls, data: Any) -> Any:
+        """Files written before ties were read from the intervals carry a per-task `tie_margin`; their cuts still
+        reproduce their stars, so it is dropped."""
+        return {k: v for k, v in data.items() if k != "tie_margin"} if isinstance(data, dict) else data
 
     @classmethod
     def of(cls, config: TaskConfig) -> TaskRatingScope:
-        """The scope of a task config. Its tie margin is the CV a result may have over its own repetitions and
-        still be rated (`checks.cv_max`): two figures closer than that cannot be told apart."""
-        return cls(
-            config_version=config.config_version,
-            rate_by_size_class=config.rate_by_size_class,
-            tie_margin=config.checks.cv_max,
-        )
+        return cls(config_version=config.config_version, rate_by_size_class=config.rate_by_size_class)
 
 
 class CohortThresholds(_Frozen):
@@ -118,15 +122,6 @@ class RatingThresholds(_Frozen):
     tasks: dict[str, TaskRatingScope]
     cohorts: dict[str, CohortThresholds]
 
-    def tie_margins_text(self) -> str:
-        """The tie margin(s) in words: '10 %', or 'per task, 5-10 %'."""
-        margins = sorted({scope.tie_margin for scope in self.tasks.values()})
-        if not margins:
-            return "none"
-        if len(margins) == 1:
-            return f"{margins[0]:.0%}"
-        return f"per task, {margins[0]:.0%}-{margins[-1]:.0%}"
-
 
 def cohort_key(
     task: str,
@@ -157,39 +152,86 @@ def _between(low: float, high: float) -> float:
     return mid if low <= mid < high else low
 
 
-def quintile_cuts(sorted_energies: Sequence[float], tie_margin: float = 0.0) -> list[float]:
+class RatedFigure(NamedTuple):
+    """A result's figure with its 95 % interval, Wh per 1,000 queries."""
+
+    energy_wh_per_1k: float
+    low_wh_per_1k: float
+    high_wh_per_1k: float
+
+    @classmethod
+    def of(cls, energy_wh_per_1k: float, low: float | None = None, high: float | None = None) -> RatedFigure:
+        """A figure and its interval; a missing bound is the figure itself, and the interval always holds it."""
+        low_wh = energy_wh_per_1k if low is None or math.isnan(low) else min(low, energy_wh_per_1k)
+        high_wh = energy_wh_per_1k if high is None or math.isnan(high) else max(high, energy_wh_per_1k)
+        return cls(energy_wh_per_1k, low_wh, high_wh)
+
+
+TIE_RULE_TEXT = (
+    "results whose 95 % intervals overlap share their stars: a threshold only falls where the intervals of every "
+    "result below it lie wholly below those of every result above it"
+)
+
+
+def quintile_cuts(figures: Sequence[RatedFigure]) -> list[float]:
     """Four cuts near the k/5 quantiles (k = 1..4): star bands of about a fifth of the cohort each.
 
-    Figures within `tie_margin` (relative) of the first figure of their tie group are one figure within measurement
-    error, so a cut only falls between tie groups: at the group boundary nearest k*n/5 values (between two equally
-    near ones, at the wider gap). Bands may then be uneven and a middle star level may stay empty, but two runs of
-    one architecture never differ in stars, and the least and the most energy keep 5 and 1 stars. With a margin of
-    0 every distinct value starts a group and the cuts are plain quintiles. A cohort that is one tie group gets 5
-    stars throughout.
+    The promise: two results of the cohort whose intervals overlap get the same stars. A cut may only fall at a
+    tie boundary, a place in the sorted figures where every interval below lies wholly below every interval above
+    (so no interval below overlaps one above, and `stars_from_cuts` puts every result on its side). Between tie
+    boundaries the cuts are placed as near k*n/5 figures as they can be; with at least four boundaries (five tie
+    groups) each cut takes its own, so no star level stays empty and neighbouring groups differ by one star at
+    most. The least energy gets 5 stars, the most energy 1 star, unless the whole cohort is one tie group: then 5
+    throughout. Figures without an interval are points, and distinct points give plain quintiles.
     """
-    n = len(sorted_energies)
-    boundaries = _tie_group_starts(sorted_energies, tie_margin)
-    cuts = []
-    for k in range(1, STAR_LEVELS):
-        if not boundaries:
-            cuts.append(sorted_energies[-1])
-            continue
-        target = k * n / STAR_LEVELS
-        count = min(boundaries, key=lambda c: (abs(c - target), -_gap(sorted_energies, c), c))
-        cuts.append(_between(sorted_energies[count - 1], sorted_energies[count]))
-    return cuts
+    ordered = sorted(figures)
+    energies = [figure.energy_wh_per_1k for figure in ordered]
+    boundaries = _tie_boundaries(ordered)
+    if not boundaries:
+        return [energies[-1]] * (STAR_LEVELS - 1) if energies else []
+    counts = _cut_counts(boundaries, len(ordered), energies)
+    return [_between(energies[count - 1], energies[count]) for count in counts]
 
 
-def _tie_group_starts(sorted_energies: Sequence[float], tie_margin: float) -> list[int]:
-    """Indexes where a tie group starts (the first one excepted): each group spans at most `tie_margin` of its
-    first figure, so a run of evenly close figures splits into several groups instead of chaining into one."""
-    starts = []
-    anchor = sorted_energies[0] if sorted_energies else 0.0
-    for index, energy in enumerate(sorted_energies):
-        if energy > anchor and energy > anchor * (1 + tie_margin):
-            starts.append(index)
-            anchor = energy
-    return starts
+def _tie_boundaries(ordered: Sequence[RatedFigure]) -> list[int]:
+    """Each count c (1..n-1) where the c lowest figures' intervals all end below where the others' begin."""
+    suffix_low = [math.inf] * (len(ordered) + 1)
+    for index in range(len(ordered) - 1, -1, -1):
+        suffix_low[index] = min(suffix_low[index + 1], ordered[index].low_wh_per_1k)
+    boundaries, prefix_high = [], -math.inf
+    for count in range(1, len(ordered)):
+        prefix_high = max(prefix_high, ordered[count - 1].high_wh_per_1k)
+        below, above = ordered[count - 1].energy_wh_per_1k, ordered[count].energy_wh_per_1k
+        if below < above and prefix_high < suffix_low[count]:
+            boundaries.append(count)
+    return boundaries
+
+
+def _cut_counts(boundaries: Sequence[int], n: int, energies: Sequence[float]) -> list[int]:
+    """Where the four cuts fall, as counts of figures below them: each at the boundary nearest k*n/5 (between two
+    equally near, the wider relative gap). With four boundaries or more, the cuts take distinct ones, chosen to
+    keep the summed distance to k*n/5 least (a small dynamic programme over cuts and boundaries)."""
+    targets = [k * n / STAR_LEVELS for k in range(1, STAR_LEVELS)]
+
+    def cost(count: int, target: float) -> tuple[float, float]:
+        return abs(count - target), -_gap(energies, count)
+
+    if len(boundaries) < len(targets):
+        return [min(boundaries, key=lambda count: cost(count, target)) for target in targets]
+    # best[j]: the least cost of placing the cuts so far with the last one at boundaries[j], and the path there
+    best: list[tuple[tuple[float, float], list[int]] | None] = [(cost(c, targets[0]), [c]) for c in boundaries]
+    for target in targets[1:]:
+        step: list[tuple[tuple[float, float], list[int]] | None] = [None] * len(boundaries)
+        lowest: tuple[tuple[float, float], list[int]] | None = None
+        for j, count in enumerate(boundaries):
+            if lowest is not None:
+                here = cost(count, target)
+                step[j] = ((lowest[0][0] + here[0], lowest[0][1] + here[1]), [*lowest[1], count])
+            previous = best[j]
+            if previous is not None and (lowest is None or previous[0] < lowest[0]):
+                lowest = previous
+        best = step
+    return min((entry for entry in best if entry is not None), key=lambda entry: entry[0])[1]
 
 
 def _gap(sorted_energies: Sequence[float], count: int) -> float:
@@ -214,6 +256,10 @@ def _with_optional_columns(frame: pd.DataFrame) -> pd.DataFrame:
         else:
             out[name] = [default if _missing(v) else v for v in out[name]]
     return out
+
+
+def _optional_float(value: object) -> float | None:
+    return None if _missing(value) else float(value)  # type: ignore[arg-type]
 
 
 def _missing(value: object) -> bool:
@@ -253,18 +299,19 @@ def _rated_mask(frame: pd.DataFrame, cohorts: Sequence[str]) -> pd.Series:
 
 def _cohort_thresholds(
     cohort: dict[str, str | None],
-    energies: list[float],
+    figures: list[RatedFigure],
     method: RatingMethod,
     min_cohort_size: int,
-    tie_margin: float,
 ) -> CohortThresholds:
     """Cut points of one cohort, or the reason it is too small to rate."""
-    if len(energies) < min_cohort_size:
-        note = f"cohort too small ({len(energies)} of {min_cohort_size})"
-        return CohortThresholds.model_validate({**cohort, "n": len(energies), "note": note})
-    ordered = sorted(energies)
-    cuts = quintile_cuts(ordered, tie_margin) if method == "quintile" else equal_width_cuts(ordered)
-    return CohortThresholds.model_validate({**cohort, "n": len(energies), "cuts_wh_per_1k": cuts})
+    if len(figures) < min_cohort_size:
+        note = f"cohort too small ({len(figures)} of {min_cohort_size})"
+        return CohortThresholds.model_validate({**cohort, "n": len(figures), "note": note})
+    if method == "quintile":
+        cuts = quintile_cuts(figures)
+    else:
+        cuts = equal_width_cuts(sorted(figure.energy_wh_per_1k for figure in figures))
+    return CohortThresholds.model_validate({**cohort, "n": len(figures), "cuts_wh_per_1k": cuts})
 
 
 def compute_thresholds(
@@ -274,8 +321,8 @@ def compute_thresholds(
     min_cohort_size: int = MIN_COHORT_SIZE,
     now: datetime | None = None,
 ) -> RatingThresholds:
-    """Cut points for every cohort of the results in `frame` (columns RATING_INPUT_COLUMNS); each task's tie
-    margin is its config's `checks.cv_max`."""
+    """Cut points for every cohort of the results in `frame` (columns RATING_INPUT_COLUMNS, and the scored
+    figure's interval where the frame has it: RATING_OPTIONAL_COLUMNS)."""
     if method not in get_args(RatingMethod):
         raise ValueError(f"unknown rating method {method!r}; known: {', '.join(get_args(RatingMethod))}")
     scopes = {task: TaskRatingScope.of(config) for task, config in task_configs.items()}
@@ -316,8 +363,16 @@ def _cohorts(
             "scored_device": str(first["scored_device"]),
             "cohort_protocol": str(first["cohort_protocol"]),
         }
-        energies = [float(e) for e in members["scored_energy_wh_per_1k"]]
-        cohorts[str(key)] = _cohort_thresholds(cohort, energies, method, min_cohort_size, scopes[task].tie_margin)
+        figures = [
+            RatedFigure.of(float(energy), _optional_float(low), _optional_float(high))
+            for energy, low, high in zip(
+                members["scored_energy_wh_per_1k"],
+                members["scored_energy_ci95_low"],
+                members["scored_energy_ci95_high"],
+                strict=True,
+            )
+        ]
+        cohorts[str(key)] = _cohort_thresholds(cohort, figures, method, min_cohort_size)
     return cohorts
 
 

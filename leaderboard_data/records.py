@@ -228,13 +228,46 @@ class MeteredGpu(_Record):
 
 
 class Outputs(_Record):
-    """What the model produced over one repetition's measured passes."""
+    """What the model produced over the measured passes of all repetitions together (each repetition's inference
+    window; a slice shorter than the minimum window is run more than once, so queries may exceed samples)."""
 
     queries: int = Field(ge=0)
     input_tokens: int = Field(default=0, ge=0)
     output_tokens: int = Field(default=0, ge=0)
     images: int = Field(default=0, ge=0)
     audio_seconds: float = Field(default=0.0, ge=0)
+
+
+TOKEN_INTERVAL_METHOD = "ratio of means over repetitions, delta-method Student-t 95% interval"
+
+
+class TokenEnergy(_Record):
+    """A phase's energy per 1,000 tokens: its Wh per 1,000 queries over the tokens per query, both means over
+    repetitions, so energy per query = tokens per query x this (exactly, for the means)."""
+
+    phase: str = Field(description="total (the query's energy, per output token) or prefill (per input token)")
+    device: Literal["gpu", "cpu", "ram"]
+    per: Literal["output_tokens", "input_tokens"]
+    mean_wh_per_1k_tokens: float = Field(ge=0)
+    ci95_low_wh_per_1k_tokens: float = Field(ge=0)
+    ci95_high_wh_per_1k_tokens: float = Field(ge=0)
+    repetitions: int = Field(ge=1)
+    measured: bool = Field(description="the energy figure came from a hardware counter")
+    method: str = Field(description="the energy figure's method: window, time_attributed, subtracted")
+    interval_method: str = TOKEN_INTERVAL_METHOD
+
+
+class TokenFigures(_Record):
+    """How long a text generation model answers and what each token costs; ranking stays per query."""
+
+    output_tokens_per_query: float = Field(ge=0, description="mean over repetitions (each a slice of the samples)")
+    output_tokens_per_query_ci95_low: float = Field(ge=0)
+    output_tokens_per_query_ci95_high: float = Field(ge=0)
+    input_tokens_per_query: float = Field(ge=0, description="prompt tokens, mean over repetitions")
+    per_output_token: TokenEnergy = Field(description="the scored device's total energy per 1,000 output tokens")
+    prefill_per_input_token: TokenEnergy | None = Field(
+        default=None, description="the scored device's prefill energy per 1,000 input tokens; None without one"
+    )
 
 
 class CarbonCrossCheck(_Record):
@@ -296,6 +329,7 @@ class Result(_Record):
     )
     load_check: dict[str, Any] | None = Field(default=None, description="foreign-load check of the published windows")
     missing_figures: list[MissingFigure] = Field(default_factory=list)
+    tokens: TokenFigures | None = Field(default=None, description="per-token figures (text generation)")
 
     def figure(self, phase: str, device: str) -> EnergyFigure | None:
         """The figure for one phase and device, or None if it was not measured."""

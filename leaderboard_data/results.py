@@ -37,7 +37,7 @@ from leaderboard_data.ratings import (
     compute_thresholds,
     thresholds_to_json,
 )
-from leaderboard_data.records import EnergyFigure, Result
+from leaderboard_data.records import EnergyFigure, Result, TokenFigures
 from leaderboard_data.stores.base import AddFile, CommitOperation, DeleteFile, Store
 from leaderboard_data.stores.transact import Backoff, Plan, transact
 
@@ -61,6 +61,20 @@ def _device_fields(device: str) -> list[tuple[str, pa.DataType]]:
         (f"{device}_energy_ci95_high", pa.float64()),
         (f"{device}_energy_measured", pa.bool_()),
     ]
+
+
+# Per-token figures of text generation (`Result.tokens`); None for other tasks.
+_TOKEN_FIELDS: list[tuple[str, pa.DataType]] = [
+    ("output_tokens_per_query", pa.float64()),
+    ("input_tokens_per_query", pa.float64()),
+    ("wh_per_1k_output_tokens", pa.float64()),
+    ("wh_per_1k_output_tokens_ci95_low", pa.float64()),
+    ("wh_per_1k_output_tokens_ci95_high", pa.float64()),
+    ("prefill_wh_per_1k_input_tokens", pa.float64()),
+    ("prefill_wh_per_1k_input_tokens_ci95_low", pa.float64()),
+    ("prefill_wh_per_1k_input_tokens_ci95_high", pa.float64()),
+    ("tokens_json", pa.string()),
+]
 
 
 RESULT_SCHEMA: pa.Schema = pa.schema(
@@ -102,6 +116,7 @@ RESULT_SCHEMA: pa.Schema = pa.schema(
         ("output_tokens", pa.int64()),
         ("images", pa.int64()),
         ("audio_seconds", pa.float64()),
+        *_TOKEN_FIELDS,
         ("peak_memory_mb", pa.float64()),
         ("samples", pa.int64()),
         ("repetitions", pa.int64()),
@@ -193,6 +208,7 @@ def result_to_row(result: Result) -> dict[str, Any]:
             "output_tokens": result.outputs.output_tokens,
             "images": result.outputs.images,
             "audio_seconds": result.outputs.audio_seconds,
+            **_token_columns(result.tokens),
             "peak_memory_mb": result.peak_memory_mb,
             "samples": result.samples,
             "repetitions": result.repetitions,
@@ -208,6 +224,24 @@ def result_to_row(result: Result) -> dict[str, Any]:
         }
     )
     return row
+
+
+def _token_columns(tokens: TokenFigures | None) -> dict[str, Any]:
+    """The per-token columns of a row: None throughout when the result has no per-token figures."""
+    if tokens is None:
+        return {name: None for name, _ in _TOKEN_FIELDS}
+    prefill = tokens.prefill_per_input_token
+    return {
+        "output_tokens_per_query": tokens.output_tokens_per_query,
+        "input_tokens_per_query": tokens.input_tokens_per_query,
+        "wh_per_1k_output_tokens": tokens.per_output_token.mean_wh_per_1k_tokens,
+        "wh_per_1k_output_tokens_ci95_low": tokens.per_output_token.ci95_low_wh_per_1k_tokens,
+        "wh_per_1k_output_tokens_ci95_high": tokens.per_output_token.ci95_high_wh_per_1k_tokens,
+        "prefill_wh_per_1k_input_tokens": prefill.mean_wh_per_1k_tokens if prefill else None,
+        "prefill_wh_per_1k_input_tokens_ci95_low": prefill.ci95_low_wh_per_1k_tokens if prefill else None,
+        "prefill_wh_per_1k_input_tokens_ci95_high": prefill.ci95_high_wh_per_1k_tokens if prefill else None,
+        "tokens_json": json.dumps(tokens.model_dump(mode="json"), sort_keys=True),
+    }
 
 
 def results_to_table(results: Sequence[Result]) -> pa.Table:
@@ -275,7 +309,12 @@ def _parse_table(path: str, content: bytes, columns: Sequence[str] | None) -> pa
 
 
 # Columns added after results were first published, with the value older rows stand for.
-_ADDED_COLUMNS: dict[str, object] = {"unstable": False, "source": "native", "cohort_protocol": "native"}
+_ADDED_COLUMNS: dict[str, object] = {
+    "unstable": False,
+    "source": "native",
+    "cohort_protocol": "native",
+    **{name: None for name, _ in _TOKEN_FIELDS},
+}
 
 
 def _with_added_columns(table: pa.Table, names: list[str], wanted: Sequence[str]) -> tuple[pa.Table, list[str]]:

@@ -10,12 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from leaderboard_data.model_checks import size_class
-from leaderboard_data.records import CarbonCrossCheck, MeteredGpu, Result, UnavailableMeter, utc_now
+from leaderboard_data.records import CarbonCrossCheck, MeteredGpu, Result, TokenFigures, UnavailableMeter, utc_now
 from runner.figures import Figures, wh_per_1k
 from runner.hardware import fingerprint, software_versions
 from runner.meters import CodecarbonMeter, EnergyMeter
 from runner.meters.codecarbon_meter import EXTRA_CO2_G, EXTRA_GPU_J
 from runner.meters.load_monitor import LoadGate, WindowLoad
+from runner.per_token import pooled_outputs
 from runner.readings import RunReadings
 from runner.stats import percentile
 
@@ -99,8 +100,10 @@ def assemble_result(
     load_check: dict[str, Any] | None,
     metered_gpus: list[MeteredGpu] | None = None,
     distinct_samples: int | None = None,
+    tokens: TokenFigures | None = None,
 ) -> Result:
-    """The validated Result. Unstable (no stars) when the scored CV stayed above `cv_max`."""
+    """The validated Result. Unstable (no stars) when the scored CV stayed above `cv_max`. `outputs` counts every
+    repetition's passes; `tokens` holds the per-token figures of a text generation run."""
     reps = readings.repetitions
     # Preprocessing has its own window: a query's latency is its inference time plus the mean preprocess time.
     pre_s = math.fsum(r.preprocess.duration_s for r in reps) / sum(r.preprocess_queries for r in reps)
@@ -133,7 +136,7 @@ def assemble_result(
         latency_s_mean=math.fsum(latencies) / len(latencies),
         latency_s_p95=percentile(latencies, 95),
         throughput_queries_per_s=1.0 / seconds_per_query,
-        outputs=reps[0].outputs,
+        outputs=pooled_outputs(reps),
         peak_memory_mb=peak_memory_mb(facts.device),
         samples=readings.samples,
         repetitions=len(reps),
@@ -148,4 +151,5 @@ def assemble_result(
         missing_figures=figures.missing,
         metered_gpus=metered_gpus or [],
         distinct_samples=distinct_samples,
+        tokens=tokens,
     )

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from leaderboard_data.configs import TaskConfig
+from leaderboard_data.configs import Pipeline, TaskConfig
 from leaderboard_data.model_files import folder_parameters
 from leaderboard_data.records import ErrorKind, Result, utc_now
 from runner.assemble import RunFacts, assemble_result, load_check_summary
@@ -20,6 +20,7 @@ from runner.errors import BenchmarkFailure
 from runner.figures import compute_figures
 from runner.meters import EnergyMeter, MeterError, detect_meters, metered_gpus
 from runner.meters.load_monitor import LoadGate, LoadMonitor, gate_from_env, quiet_idle_from_env
+from runner.per_token import token_figures
 from runner.protocol import Measurement, PhaseClock, ProgressCallback, ProtocolSettings
 from runner.readings import DecodeMethod
 from runner.stats import NonPositiveReadingError
@@ -291,6 +292,7 @@ def _execute(spec: BenchmarkSpec, measurement: Measurement) -> Result:
         load_check=load_check,
         metered_gpus=metered_gpus(measurement.meters),
         distinct_samples=task.distinct_samples,
+        tokens=token_figures(readings, figures) if spec.task_config.pipeline == Pipeline.TEXT_GENERATION else None,
     )
 
 

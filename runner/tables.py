@@ -12,6 +12,7 @@ import pandas as pd
 
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.rated import load_rated_results
+from leaderboard_data.ratings import TIE_RULE_TEXT
 from leaderboard_data.records import Request
 from leaderboard_data.stores import Store
 from runner import imported_view
@@ -65,7 +66,17 @@ def _energy(row: pd.Series) -> str:
     return f"{row['scored_energy_wh_per_1k']:.4g} [{low:.3g}, {high:.3g}] ({row['scored_device']}, {mark})"
 
 
+def _per_token(row: pd.Series) -> str:
+    """'0.05 [0.04, 0.06] x 10 tokens': energy per 1,000 output tokens and output tokens per query, or '-'."""
+    per_token = row.get("wh_per_1k_output_tokens")
+    if per_token is None or pd.isna(per_token):
+        return "-"
+    low, high = row["wh_per_1k_output_tokens_ci95_low"], row["wh_per_1k_output_tokens_ci95_high"]
+    return f"{per_token:.4g} [{low:.3g}, {high:.3g}] x {row['output_tokens_per_query']:.4g} tokens"
+
+
 def _table_for_task(task: str, frame: pd.DataFrame) -> str:
+    per_token = "wh_per_1k_output_tokens" in frame.columns and bool(frame["wh_per_1k_output_tokens"].notna().any())
     rows = [
         [
             "-" if pd.isna(row["rank"]) else str(row["rank"]),
@@ -74,6 +85,7 @@ def _table_for_task(task: str, frame: pd.DataFrame) -> str:
             f"{int(row['num_parameters']):,}",
             str(row["size_class"]),
             _energy(row),
+            *([_per_token(row)] if per_token else []),
             str(row["hardware_class"]),
             str(row["config_version"]),
             f"{int(row['samples'])}x{int(row['repetitions'])}",
@@ -88,6 +100,7 @@ def _table_for_task(task: str, frame: pd.DataFrame) -> str:
         "params",
         "class",
         "Wh per 1k queries [95% CI]",
+        *(["Wh per 1k output tokens [95% CI] x output tokens per query"] if per_token else []),
         "hardware",
         "config",
         "samples",
@@ -117,7 +130,8 @@ def format_results(frame: pd.DataFrame, fmt: str) -> str:
     legend = (
         "Energy: inference energy of the scored device in Wh per 1,000 queries, mean over repetitions with its "
         "95% interval; 'estimated' means a model of the hardware, not a counter. Stars: 5 = least energy, by "
-        "quintile within task, hardware class (and size class for text generation); figures within the task's "
-        "tie margin (its checks.cv_max) share stars."
+        "quintile within task, hardware class (and size class for text generation); " + TIE_RULE_TEXT + ". "
+        "Text generation also shows the energy per 1,000 output tokens and the output tokens per query, whose "
+        "product is the energy per query; the rank stays per query."
     )
     return "\n\n".join(parts) + "\n\n" + legend

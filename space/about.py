@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.queue import duration_words
-from leaderboard_data.ratings import RatingThresholds
+from leaderboard_data.ratings import TIE_RULE_TEXT, RatingThresholds
 from space.escape import escape_markdown
 
 TITLE = "# ⚡ AI Energy Score leaderboard"
@@ -42,9 +42,10 @@ STARS_INTRO = """
 
 Within each cohort the results are cut into five bands by four energy thresholds (rank-based quintiles, so one
 outlier cannot squeeze everyone else into one band). **★★★★★** marks the most efficient fifth, **★** the least.
-Figures within the tie margin of each other (the task's `checks.cv_max`, the CV a result may have over its own
-repetitions) count as one figure within measurement error: a threshold never falls between them, so a band may hold
-more or less than a fifth, and a middle star level may stay empty.
+Results whose 95 % intervals overlap cannot be told apart, so they always share their stars: a threshold only falls
+where the intervals of every result below it lie wholly below those of every result above it. A band may then hold
+more or less than a fifth; with at least five such tie groups no star level stays empty, and a cohort that is one
+tie group gets five stars throughout.
 A cohort with fewer than the minimum number of models is not rated yet ("cohort too small (n of 5)").
 """
 
@@ -60,8 +61,8 @@ def stars_markdown(thresholds: RatingThresholds | None, published: bool) -> str:
     )
     lines = [
         STARS_INTRO,
-        f"Thresholds in Wh per 1,000 queries, method **{thresholds.method}**, tie margin "
-        f"{thresholds.tie_margins_text()}, minimum cohort size {thresholds.min_cohort_size}, {origin}, "
+        f"Thresholds in Wh per 1,000 queries, method **{thresholds.method}** ({TIE_RULE_TEXT}), "
+        f"minimum cohort size {thresholds.min_cohort_size}, {origin}, "
         f"computed {thresholds.computed_at:%Y-%m-%d %H:%M} UTC.",
         "",
         "| cohort | config | models | ★★★★★ up to | ★★★★ up to | ★★★ up to | ★★ up to | ★ above |",

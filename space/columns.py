@@ -36,6 +36,21 @@ ENERGY = Column(
     "scored_energy_wh_per_1k",
 )
 ENERGY_CI = Column("energy_ci", "95% interval (Wh/1k)", "str", "95% confidence interval of the scored energy")
+PER_TOKEN = Column(
+    "per_token",
+    "Wh/1k output tokens",
+    "number",
+    "text generation: the scored energy per 1,000 generated tokens (energy per query / output tokens per query); "
+    "the rank stays per query",
+    "wh_per_1k_output_tokens",
+)
+OUTPUT_TOKENS = Column(
+    "output_tokens",
+    "Output tokens/query",
+    "number",
+    "text generation: generated tokens per query, mean over repetitions",
+    "output_tokens_per_query",
+)
 SCORED_ON = Column("scored_on", "Scored on", "str", "the device whose energy ranks the model, and how it was read")
 GPU = Column("gpu", "GPU (Wh/1k)", "number", "GPU energy per 1,000 queries", "gpu_energy_wh_per_1k")
 CPU = Column("cpu", "CPU (Wh/1k)", "number", "CPU energy per 1,000 queries", "cpu_energy_wh_per_1k")
@@ -56,6 +71,8 @@ LEADERBOARD_COLUMNS: tuple[Column, ...] = (
     RATING,
     ENERGY,
     ENERGY_CI,
+    PER_TOKEN,
+    OUTPUT_TOKENS,
     SCORED_ON,
     GPU,
     CPU,
@@ -75,6 +92,8 @@ MODEL_COLUMNS: tuple[Column, ...] = (
     RATING,
     ENERGY,
     ENERGY_CI,
+    PER_TOKEN,
+    OUTPUT_TOKENS,
     SCORED_ON,
     GPU,
     CPU,

@@ -28,6 +28,7 @@ from leaderboard_data.results import empty_results_frame
 from leaderboard_data.stores import Stores
 from space import columns as C
 from space.escape import model_link
+from space.per_token import PER_TOKEN_COLUMNS
 from space.redact import redact_paths
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ RAW_KEEP = (
     "cpu_energy_wh_per_1k",
     "ram_energy_wh_per_1k",
     "latency_s_mean",
+    *PER_TOKEN_COLUMNS,
     "finished_at",
     "rank",
     "config_version",
@@ -85,6 +87,8 @@ _DISPLAY_INPUTS = (
     "precision",
     "config_version",
     "latency_s_mean",
+    "wh_per_1k_output_tokens",
+    "output_tokens_per_query",
     "finished_at",
 )
 
@@ -268,6 +272,8 @@ def _task_display_frame(group: pd.DataFrame) -> pd.DataFrame:
         C.ENERGY_CI.label: [
             interval_text(r.get("scored_energy_ci95_low"), r.get("scored_energy_ci95_high")) for r in records
         ],
+        C.PER_TOKEN.label: [sig(r.get("wh_per_1k_output_tokens")) for r in records],
+        C.OUTPUT_TOKENS.label: [sig(r.get("output_tokens_per_query")) for r in records],
         C.SCORED_ON.label: [
             f"{str(r['scored_device']).upper()}, {measured_word(r.get('scored_energy_measured'))}" for r in records
         ],

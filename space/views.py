@@ -15,6 +15,7 @@ from space import about, badges, carbon, compare, data, overview, plots, verific
 from space import columns as C
 from space.escape import escape_markdown, model_link
 from space.label import label_info, label_png, render_label
+from space.per_token import per_token_text
 
 _LABEL_DIR = Path(tempfile.gettempdir()) / "energy-score-labels"
 
@@ -97,6 +98,8 @@ class Views:
             f"{row[C.ENERGY_CI.label]}, on {escape_markdown(row[C.HARDWARE.label])}, config "
             f"{escape_markdown(row['config_version'])}, {row[C.METERS.label]}."
         )
+        tokens = per_token_text(row)
+        caption += f"\n\n{tokens}" if tokens else ""
         return phases, position, render_label(info), str(path), caption
 
     def carbon(self, result_id: str | None, region_key: str) -> str:

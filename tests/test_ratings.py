@@ -44,8 +44,10 @@ def cohort_frame(
     size_class: str = "A",
     config_version: str = CURRENT,
     scored_device: str = "gpu",
+    half_widths: Sequence[float] | None = None,
 ) -> pd.DataFrame:
-    """One row per model, all in one cohort."""
+    """One row per model, all in one cohort; each figure with a 95 % interval of +-`half_widths` (relative) where
+    given, else with none (a point)."""
     rows = [
         {
             "task": task,
@@ -61,22 +63,31 @@ def cohort_frame(
         }
         for i, energy in enumerate(energies)
     ]
-    return pd.DataFrame(rows, columns=RATING_INPUT_COLUMNS)
+    frame = pd.DataFrame(rows, columns=RATING_INPUT_COLUMNS)
+    if half_widths is not None:
+        frame["scored_energy_ci95_low"] = [e * (1 - h) for e, h in zip(energies, half_widths, strict=True)]
+        frame["scored_energy_ci95_high"] = [e * (1 + h) for e, h in zip(energies, half_widths, strict=True)]
+    return frame
 
 
-def with_tie_margin(tie_margin: float) -> dict[str, TaskConfig]:
-    """CONFIGS with every task's `checks.cv_max`, and so its tie margin, set to `tie_margin`."""
-    return {
-        task: config.model_copy(update={"checks": config.checks.model_copy(update={"cv_max": tie_margin})})
-        for task, config in CONFIGS.items()
-    }
+def rate(energies: Sequence[float], method: RatingMethod = "quintile", half_width: float | None = None) -> pd.DataFrame:
+    """Stars of one cohort; each figure with an interval of +-`half_width` (relative) where given."""
+    frame = cohort_frame(energies, half_widths=None if half_width is None else [half_width] * len(energies))
+    return apply_ratings(frame, compute_thresholds(frame, CONFIGS, method=method))
 
 
-def rate(energies: Sequence[float], method: RatingMethod = "quintile", tie_margin: float | None = None) -> pd.DataFrame:
-    """Stars of one cohort, under the configs' own tie margins or, when given, `tie_margin` for every task."""
-    frame = cohort_frame(energies)
-    configs = CONFIGS if tie_margin is None else with_tie_margin(tie_margin)
-    return apply_ratings(frame, compute_thresholds(frame, configs, method=method))
+def overlapping_pairs_with_other_stars(rated: pd.DataFrame) -> list[tuple[float, float]]:
+    """Pairs of results whose intervals overlap and whose stars differ: what the tie rule promises never happens."""
+    rows = list(
+        zip(
+            rated["scored_energy_ci95_low"],
+            rated["scored_energy_ci95_high"],
+            rated["stars"],
+            rated["scored_energy_wh_per_1k"],
+            strict=True,
+        )
+    )
+    return [(a[3], b[3]) for a, b in itertools.combinations(rows, 2) if a[0] <= b[1] and b[0] <= a[1] and a[2] != b[2]]
 
 
 def test_stars_from_cuts_rule() -> None:
@@ -281,17 +292,18 @@ def test_stars_are_monotone_in_energy_and_ties_are_equal(energies: list[float], 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(energies_strategy, min_size=5, max_size=80, unique=True))
-def test_quintile_bands_are_balanced_without_a_tie_margin(energies: list[float]) -> None:
+def test_quintile_bands_are_balanced_for_figures_without_intervals(energies: list[float]) -> None:
     n = len(energies)
-    counts = Counter(rate(energies, tie_margin=0.0)["stars"].tolist())
+    counts = Counter(rate(energies)["stars"].tolist())
     assert sorted(counts) == [1, 2, 3, 4, 5]
     assert all(n // 5 <= counts[s] <= -(-n // 5) for s in range(1, 6))
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(energies_strategy, min_size=5, max_size=40))
-def test_stars_are_reproducible_from_cuts(energies: list[float]) -> None:
-    frame = cohort_frame(energies)
+@given(st.lists(st.tuples(energies_strategy, st.sampled_from([0.0, 0.01, 0.05, 0.3])), min_size=5, max_size=40))
+def test_stars_are_reproducible_from_cuts(figures: list[tuple[float, float]]) -> None:
+    energies = [energy for energy, _ in figures]
+    frame = cohort_frame(energies, half_widths=[half_width for _, half_width in figures])
     thresholds = compute_thresholds(frame, CONFIGS)
     cohort = thresholds.cohorts["image_classification/nvidia-h100-80gb/gpu"]
     assert cohort.cuts_wh_per_1k == sorted(cohort.cuts_wh_per_1k or [])
@@ -305,7 +317,7 @@ def test_stars_are_reproducible_from_cuts(energies: list[float]) -> None:
     st.floats(min_value=1e3, max_value=1e5),
 )
 def test_an_outlier_does_not_squeeze_the_others(energies: list[float], outlier: float) -> None:
-    quintile = rate([*energies, outlier], "quintile", tie_margin=0.0)
+    quintile = rate([*energies, outlier], "quintile")
     equal_width = rate([*energies, outlier], "equal_width")
     normal = quintile["scored_energy_wh_per_1k"] < outlier
 
@@ -323,7 +335,8 @@ def test_an_outlier_does_not_squeeze_the_others(energies: list[float], outlier: 
 def test_repeat_measurements_of_one_architecture_share_their_stars(
     group_sizes: list[int], base: float, rng: random.Random
 ) -> None:
-    """Groups of 1-3 figures within 2 % (one architecture, re-run or re-initialised), groups 30-200 % apart."""
+    """Groups of 1-3 figures within 2 % (one architecture, re-run or re-initialised), each with an interval of
+    +-2 %, groups 30-200 % apart."""
     energies, group_of = [], []
     level = base
     for group, size in enumerate(group_sizes):
@@ -331,7 +344,7 @@ def test_repeat_measurements_of_one_architecture_share_their_stars(
         for _ in range(size):
             energies.append(level * (1 + 0.02 * rng.random()))
             group_of.append(group)
-    rated = rate(energies).assign(group=group_of)
+    rated = rate(energies, half_width=0.02).assign(group=group_of)
     if rated["stars"].isna().all():
         return  # too small a cohort to rate
     assert (rated.groupby("group")["stars"].nunique() == 1).all()
@@ -339,33 +352,82 @@ def test_repeat_measurements_of_one_architecture_share_their_stars(
 
 
 def test_identical_pairs_share_stars_where_plain_quintiles_split_them() -> None:
-    """Three architectures, two random initialisations each, as in the demo: the pairs measured ~1 % apart."""
+    """Three architectures, two random initialisations each, as in the demo: the pairs measured ~1 % apart, each
+    figure +-2 %."""
     energies = [0.00198, 0.00201, 0.00306, 0.00309, 0.0061, 0.0062]
-    assert rate(energies, tie_margin=0.0)["stars"].tolist() == [5, 4, 3, 3, 2, 1]
-    assert rate(energies)["stars"].tolist() == [5, 5, 3, 3, 1, 1]
+    assert rate(energies)["stars"].tolist() == [5, 4, 3, 3, 2, 1]  # points: plain quintiles
+    assert rate(energies, half_width=0.02)["stars"].tolist() == [5, 5, 3, 3, 1, 1]
 
 
-def test_evenly_close_figures_still_spread_over_the_scale() -> None:
-    """No gap is wider than the margin: tie groups span at most the margin from their first figure, so they do not
-    chain into one group, and the stars still spread over the scale."""
-    energies = [1.04**i for i in range(10)]
-    assert rate(energies, tie_margin=0.05)["stars"].tolist() == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
-    assert rate(energies, tie_margin=0.10)["stars"].tolist() == [5, 5, 5, 3, 3, 3, 2, 2, 2, 1]
-    assert rate([1.0, 1.01, 1.02, 1.03, 1.04])["stars"].tolist() == [5] * 5  # one tie group: all alike
+# --- the tie rule keeps its word (issue 18, finding 5) ----------------------------------------------------------
 
 
-def test_each_tasks_tie_margin_is_its_cv_max_and_is_published() -> None:
+def test_a_cut_never_falls_between_two_overlapping_figures() -> None:
+    """Tie groups anchored at their first figure cut between 1.10 and 1.1005 (10 % past 1.00): 0.05 % apart."""
+    energies = [1.0, 1.05, 1.10, 1.1005, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]
+    rated = rate(energies, half_width=0.05)
+    assert overlapping_pairs_with_other_stars(rated) == []
+    assert rated["stars"].iloc[2] == rated["stars"].iloc[3]
+    assert rated["stars"].tolist() == [5, 5, 5, 5, 4, 3, 2, 2, 1, 1]
+
+
+def test_evenly_close_figures_are_one_tie_group_not_41_0_0_0_9() -> None:
+    """50 figures evenly over 1.00-1.12, each +-1 %: every neighbour overlaps the next, so none can be told apart.
+    Anchored groups gave bands 41/0/0/0/9, figures 0.2 % apart getting 5 and 1 stars."""
+    energies = [1.0 + 0.12 * i / 49 for i in range(50)]
+    rated = rate(energies, half_width=0.01)
+    assert overlapping_pairs_with_other_stars(rated) == []
+    assert rated["stars"].tolist() == [5] * 50
+    assert Counter(rate(energies)["stars"]) == dict.fromkeys(range(1, 6), 10)  # as points they are quintiles
+
+
+def test_in_200_log_uniform_figures_only_disjoint_intervals_are_split() -> None:
+    """200 figures log-uniform over 1e-3..1, each +-5 %: anchored groups at a 10 % margin split neighbours 1.5-6 %
+    apart. Now each cut falls between intervals that do not touch, and all five star levels are used."""
+    rng = random.Random(18)
+    energies = sorted(10 ** rng.uniform(-3, 0) for _ in range(200))
+    rated = rate(energies, half_width=0.05)
+    assert overlapping_pairs_with_other_stars(rated) == []
+    stars = rated["stars"].tolist()
+    for below, above, star_below, star_above in zip(energies, energies[1:], stars, stars[1:], strict=False):
+        if star_below != star_above:
+            assert below * 1.05 < above * 0.95
+            assert star_below - star_above == 1  # no empty star level between neighbours
+    assert sorted(set(stars)) == [1, 2, 3, 4, 5]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(min_value=1.0, max_value=3.0), st.sampled_from([0.0, 0.005, 0.02, 0.1])),
+        min_size=5,
+        max_size=60,
+    )
+)
+def test_overlapping_intervals_always_share_their_stars(figures: list[tuple[float, float]]) -> None:
+    energies = [energy for energy, _ in figures]
+    frame = cohort_frame(energies, half_widths=[half_width for _, half_width in figures])
+    rated = apply_ratings(frame, compute_thresholds(frame, CONFIGS))
+    assert overlapping_pairs_with_other_stars(rated) == []
+    by_energy = rated.sort_values("scored_energy_wh_per_1k")
+    assert by_energy["stars"].is_monotonic_decreasing
+    stars = by_energy["stars"].tolist()
+    assert stars[0] == 5
+    if len(set(stars)) > 1:
+        assert stars[-1] == 1
+    if len(set(stars)) == 5:
+        assert all(a - b <= 1 for a, b in itertools.pairwise(stars))
+
+
+def test_thresholds_published_with_a_tie_margin_still_read() -> None:
+    """Files published before ties came from the intervals carry each task's `tie_margin`; they still parse."""
     frame = cohort_frame([1.0, 2.0, 3.0, 4.0, 5.0])
     published = json.loads(thresholds_to_json(compute_thresholds(frame, CONFIGS)))
-    for task, config in CONFIGS.items():
-        assert published["tasks"][task]["tie_margin"] == config.checks.cv_max
-    overridden = json.loads(thresholds_to_json(compute_thresholds(frame, with_tie_margin(0.07))))
-    assert {scope["tie_margin"] for scope in overridden["tasks"].values()} == {0.07}
     for scope in published["tasks"].values():
-        del scope["tie_margin"]  # files that predate the margin read as 0
+        assert "tie_margin" not in scope
+        scope["tie_margin"] = 0.1
     old = thresholds_from_json(json.dumps(published))
-    assert {scope.tie_margin for scope in old.tasks.values()} == {0.0}
-    assert old.tie_margins_text() == "0%"
+    assert old.cohorts == compute_thresholds(frame, CONFIGS).cohorts
 
 
 result_rows = st.fixed_dictionaries(

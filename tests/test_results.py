@@ -46,7 +46,10 @@ gpu_energy_wh_per_1k, gpu_energy_std, gpu_energy_ci95_low, gpu_energy_ci95_high,
 cpu_energy_wh_per_1k, cpu_energy_std, cpu_energy_ci95_low, cpu_energy_ci95_high, cpu_energy_measured,
 ram_energy_wh_per_1k, ram_energy_std, ram_energy_ci95_low, ram_energy_ci95_high, ram_energy_measured,
 total_energy_wh_per_1k, idle_power_w_json, decode_method, latency_s_mean, latency_s_p95,
-throughput_queries_per_s, queries, input_tokens, output_tokens, images, audio_seconds, peak_memory_mb, samples,
+throughput_queries_per_s, queries, input_tokens, output_tokens, images, audio_seconds,
+output_tokens_per_query, input_tokens_per_query, wh_per_1k_output_tokens, wh_per_1k_output_tokens_ci95_low,
+wh_per_1k_output_tokens_ci95_high, prefill_wh_per_1k_input_tokens, prefill_wh_per_1k_input_tokens_ci95_low,
+prefill_wh_per_1k_input_tokens_ci95_high, tokens_json, peak_memory_mb, samples,
 repetitions, unstable, co2_g_per_1k, country_iso_code, started_at, finished_at, source, cohort_protocol,
 phases_json, record_json"""
 
