@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from leaderboard_data.model_checks import size_class
-from leaderboard_data.records import CarbonCrossCheck, MeteredGpu, Result, UnavailableMeter, utc_now
+from leaderboard_data.records import CarbonCrossCheck, MeteredGpu, Quality, Result, UnavailableMeter, utc_now
 from runner.figures import Figures, wh_per_1k
 from runner.hardware import fingerprint, software_versions
 from runner.meters import CodecarbonMeter, EnergyMeter
@@ -99,6 +99,7 @@ def assemble_result(
     load_check: dict[str, Any] | None,
     metered_gpus: list[MeteredGpu] | None = None,
     distinct_samples: int | None = None,
+    quality: Quality | None = None,
 ) -> Result:
     """The validated Result. Unstable (no stars) when the scored CV stayed above `cv_max`."""
     reps = readings.repetitions
@@ -148,4 +149,5 @@ def assemble_result(
         missing_figures=figures.missing,
         metered_gpus=metered_gpus or [],
         distinct_samples=distinct_samples,
+        quality=quality,
     )

@@ -21,6 +21,7 @@ from runner.figures import compute_figures
 from runner.meters import EnergyMeter, MeterError, detect_meters, metered_gpus
 from runner.meters.load_monitor import LoadGate, LoadMonitor, gate_from_env, quiet_idle_from_env
 from runner.protocol import Measurement, PhaseClock, ProgressCallback, ProtocolSettings
+from runner.quality.outputs import score_run_outputs
 from runner.readings import DecodeMethod
 from runner.stats import NonPositiveReadingError
 from runner.tasks.base import BenchmarkTask
@@ -60,6 +61,8 @@ class BenchmarkSpec:
     """How long to wait for a quiet machine before failing as machine_busy; None: the config's."""
     quiet_idle_w: dict[str, float] | None = None
     """This machine's quiet idle power per device; None: ENERGY_SCORE_QUIET_IDLE_W (unset: no such check)."""
+    score_quality: bool = True
+    """Score the outputs' quality after measuring (off only to time the scoring's cost, bench/quality_overhead)."""
     """"gate" (re-measure contaminated windows, fail as machine_busy) or "record"; None: ENERGY_SCORE_LOAD_GATE."""
 
     def to_dict(self) -> dict[str, Any]:
@@ -255,8 +258,10 @@ def _execute(spec: BenchmarkSpec, measurement: Measurement) -> Result:
         except Exception as exc:
             raise classify_exception(exc, "load") from exc
 
+    dataset_path = spec.dataset_path or spec.task_config.dataset.path
+
     def read_samples() -> list[dict[str, Any]]:
-        return task.samples(spec.dataset_path or spec.task_config.dataset.path, spec.resolved_samples)
+        return task.samples(dataset_path, spec.resolved_samples)
 
     info, readings = measurement.measure(load, read_samples)
     scored = spec.scored_device
@@ -282,6 +287,7 @@ def _execute(spec: BenchmarkSpec, measurement: Measurement) -> Result:
     load_check = load_check_summary(
         measurement.loads, spec.resolved_load_gate, checks.foreign_cpu_share_max, measurement.remeasured
     )
+    quality = score_run_outputs(task, dataset_path, measurement.predictions) if spec.score_quality else None
     return assemble_result(
         facts,
         readings,
@@ -291,6 +297,7 @@ def _execute(spec: BenchmarkSpec, measurement: Measurement) -> Result:
         load_check=load_check,
         metered_gpus=metered_gpus(measurement.meters),
         distinct_samples=task.distinct_samples,
+        quality=quality,
     )
 
 
