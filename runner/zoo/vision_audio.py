@@ -429,9 +429,10 @@ def _dataset(pipeline: Pipeline, num_rows: int, rng: np.random.Generator) -> Any
     if pipeline == Pipeline.IMAGE_GENERATION:
         return datasets.Dataset.from_dict({"prompt": [_synthetic_prompt(rng) for _ in range(num_rows)]})
     if pipeline == Pipeline.IMAGE_CLASSIFICATION:
-        images, labels = zip(*(_labelled_image(rng) for _ in range(num_rows)), strict=True)
+        labelled = [_labelled_image(rng) for _ in range(num_rows)]
         features = datasets.Features({"image": datasets.Image(), "label": datasets.Value("string")})
-        return datasets.Dataset.from_dict({"image": list(images), "label": list(labels)}, features=features)
+        columns = {"image": [image for image, _ in labelled], "label": [label for _, label in labelled]}
+        return datasets.Dataset.from_dict(columns, features=features)
     images = [_synthetic_image(rng) for _ in range(num_rows)]
     return datasets.Dataset.from_dict({"image": images}, features=datasets.Features({"image": datasets.Image()}))
 
