@@ -264,6 +264,7 @@ class Quality(_Record):
     samples: int = Field(default=0, ge=0, description="distinct samples scored")
     floor: float | None = Field(default=None, description="the trivial baseline plus the config's margin")
     floor_passed: bool | None = Field(default=None, description="value on the right side of the floor")
+    gate: Literal["flag", "unrank"] = Field(default="flag", description="the config's gate: below the floor, unrank?")
     details: dict[str, float] = Field(default_factory=dict, description="point figures beside it, e.g. macro_f1")
     note: str | None = Field(default=None, max_length=2000, description="why there is no figure, when there is none")
 
@@ -317,6 +318,11 @@ class Result(_Record):
     load_check: dict[str, Any] | None = Field(default=None, description="foreign-load check of the published windows")
     missing_figures: list[MissingFigure] = Field(default_factory=list)
     quality: Quality | None = Field(default=None, description="quality of the same run's outputs; None: not scored")
+
+    @property
+    def quality_unranked(self) -> bool:
+        """Below its task's quality floor under an `unrank` gate: shown, flagged, given no stars."""
+        return self.quality is not None and self.quality.gate == "unrank" and self.quality.floor_passed is False
 
     def figure(self, phase: str, device: str) -> EnergyFigure | None:
         """The figure for one phase and device, or None if it was not measured."""

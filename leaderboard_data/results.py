@@ -29,6 +29,8 @@ from leaderboard_data.badges import badge_files
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.dataset_card import VERIFICATIONS_PREFIX, render_dataset_card
 from leaderboard_data.errors import ConflictError, FileNotInStoreError, RecordValidationError
+from leaderboard_data.quality import add_quality_columns
+from leaderboard_data.quality_columns import QUALITY_DEFAULTS, QUALITY_FIELDS, quality_columns
 from leaderboard_data.ratings import (
     RATING_INPUT_COLUMNS,
     RATING_OPTIONAL_COLUMNS,
@@ -114,6 +116,7 @@ RESULT_SCHEMA: pa.Schema = pa.schema(
         ("cohort_protocol", pa.string()),
         ("phases_json", pa.string()),
         ("record_json", pa.string()),
+        *QUALITY_FIELDS,
     ]
 )
 RESULT_COLUMNS: list[str] = list(RESULT_SCHEMA.names)
@@ -205,6 +208,7 @@ def result_to_row(result: Result) -> dict[str, Any]:
             "cohort_protocol": cohort_protocol_of(result),
             "phases_json": json.dumps([figure.to_dict() for figure in result.energy], sort_keys=True),
             "record_json": result.to_json(),
+            **quality_columns(result),
         }
     )
     return row
@@ -275,7 +279,12 @@ def _parse_table(path: str, content: bytes, columns: Sequence[str] | None) -> pa
 
 
 # Columns added after results were first published, with the value older rows stand for.
-_ADDED_COLUMNS: dict[str, object] = {"unstable": False, "source": "native", "cohort_protocol": "native"}
+_ADDED_COLUMNS: dict[str, object] = {
+    "unstable": False,
+    "source": "native",
+    "cohort_protocol": "native",
+    **QUALITY_DEFAULTS,
+}
 
 
 def _with_added_columns(table: pa.Table, names: list[str], wanted: Sequence[str]) -> tuple[pa.Table, list[str]]:
@@ -555,7 +564,7 @@ class ResultsPublisher:
         )
         frame = _to_frame(_concat_sorted([*tables.values(), results_to_table(list(new))], RESULT_SCHEMA))
         thresholds = compute_thresholds(frame, self.task_configs, self.rating_method, self.min_cohort_size)
-        files = badge_files(apply_ratings(frame, thresholds), self.task_configs)
+        files = badge_files(add_quality_columns(apply_ratings(frame, thresholds)), self.task_configs)
         return [AddFile(path, content) for path, content in files.items()]
 
     def _differs(self, operation: AddFile) -> bool:

@@ -65,6 +65,27 @@ def _energy(row: pd.Series) -> str:
     return f"{row['scored_energy_wh_per_1k']:.4g} [{low:.3g}, {high:.3g}] ({row['scored_device']}, {mark})"
 
 
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _quality(row: pd.Series) -> str:
+    """'accuracy 0.82 [0.79, 0.85]' (plus a frontier or floor mark), or '-' with no figure."""
+    value = row.get("quality_value")
+    if _missing(value):
+        return "-"
+    low, high = row.get("quality_ci_low"), row.get("quality_ci_high")
+    interval = "" if _missing(low) or _missing(high) else f" [{low:.3g}, {high:.3g}]"
+    mark = " BELOW FLOOR" if bool(row.get("below_quality_floor")) else (" F" if row.get("on_frontier") is True else "")
+    return f"{row['quality_metric']} {value:.3g}{interval}{mark}"
+
+
+def _note(row: pd.Series) -> str:
+    """The rating note, then the quality note (the frontier verdict, or why there is no quality figure)."""
+    notes = [str(row["rating_note"] or ""), str(row.get("frontier_note") or "")]
+    return "; ".join(note for note in notes if note and note != "on the frontier")
+
+
 def _table_for_task(task: str, frame: pd.DataFrame) -> str:
     rows = [
         [
@@ -77,7 +98,8 @@ def _table_for_task(task: str, frame: pd.DataFrame) -> str:
             str(row["hardware_class"]),
             str(row["config_version"]),
             f"{int(row['samples'])}x{int(row['repetitions'])}",
-            str(row["rating_note"] or ""),
+            _quality(row),
+            _note(row),
         ]
         for _, row in frame.iterrows()
     ]
@@ -91,6 +113,7 @@ def _table_for_task(task: str, frame: pd.DataFrame) -> str:
         "hardware",
         "config",
         "samples",
+        "quality [95% CI]",
         "note",
     ]
     return f"== {task} ==\n" + _table(headers, rows)
@@ -118,6 +141,8 @@ def format_results(frame: pd.DataFrame, fmt: str) -> str:
         "Energy: inference energy of the scored device in Wh per 1,000 queries, mean over repetitions with its "
         "95% interval; 'estimated' means a model of the hardware, not a counter. Stars: 5 = least energy, by "
         "quintile within task, hardware class (and size class for text generation); figures within the task's "
-        "tie margin (its checks.cv_max) share stars."
+        "tie margin (its checks.cv_max) share stars. Quality: the task's metric on the same run's outputs, "
+        "with its bootstrap interval; F = on the energy-quality frontier of its cohort (no model uses less "
+        "energy at equal or better quality); BELOW FLOOR = under the task's trivial baseline plus a margin."
     )
     return "\n\n".join(parts) + "\n\n" + legend

@@ -69,4 +69,5 @@ def score_quality(
         floor=floor,
         floor_passed=passed,
         details={name: extra(outputs, truths) for name, extra in metric.extras.items()},
+        gate=spec.gate,
     )

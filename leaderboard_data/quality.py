@@ -1,0 +1,97 @@
+"""Energy beside quality: the quality floor's flag and the energy-quality Pareto frontier per cohort.
+
+Read on a rated results frame (`ratings.apply_ratings`), so the CLI, the Space, the badges and the published
+frontier table agree. A result is on the frontier when no other result of its cohort spends less or equal energy
+per query at equal or better quality (one of the two strictly). Only each entry's current, stable result with a
+quality figure above its floor is compared: a model below the floor is flagged, never on the frontier, so doing
+nothing cheaply does not win.
+
+Example:
+    >>> frame = add_quality_columns(apply_ratings(results, thresholds))
+    >>> frame[["model_id", "quality_value", "on_frontier", "frontier_note"]]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from leaderboard_data.ratings import SUPERSEDED_NOTE
+
+BELOW_FLOOR = "below quality floor"
+ON_FRONTIER = "on the frontier"
+LOWER_IS_BETTER = frozenset({"wer"})
+"""Metrics where a lower figure is better (the configs' `quality.direction: lower`)."""
+QUALITY_VIEW_COLUMNS = ["below_quality_floor", "on_frontier", "frontier_note"]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One compared result: its row position, model, energy per query and quality (higher is better here)."""
+
+    position: int
+    model_id: str
+    energy: float
+    quality: float
+
+
+def dominated_by(point: Point, others: Sequence[Point]) -> Point | None:
+    """The least-energy result that dominates `point` (as little or less energy, as good or better quality, one of
+    them strictly), or None when `point` is on the frontier."""
+    dominating = [
+        other
+        for other in others
+        if other.position != point.position
+        and other.energy <= point.energy
+        and other.quality >= point.quality
+        and (other.energy < point.energy or other.quality > point.quality)
+    ]
+    return min(dominating, key=lambda other: (other.energy, -other.quality, other.model_id), default=None)
+
+
+def frontier_note(point: Point, dominator: Point | None) -> str:
+    if dominator is None:
+        return ON_FRONTIER
+    ratio = point.energy / dominator.energy
+    return f"{dominator.model_id} uses {ratio:.1f}x less energy at equal or better quality"
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def add_quality_columns(rated: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a rated frame with `below_quality_floor` (bool), `on_frontier` (boolean, NA where not compared)
+    and `frontier_note` (why, or who does better with less energy)."""
+    out = rated.copy()
+    count = len(out)
+    passed = list(out["quality_floor_passed"]) if "quality_floor_passed" in out.columns else [None] * count
+    out["below_quality_floor"] = [not _missing(value) and not bool(value) for value in passed]
+    on_frontier: list[bool | None] = [None] * count
+    notes = [""] * count
+    compared: dict[str, list[Point]] = {}
+    frame = out.reset_index(drop=True)
+    for index, row in enumerate(frame.to_dict("records")):
+        value = row.get("quality_value")
+        if row["below_quality_floor"]:
+            on_frontier[index], notes[index] = False, BELOW_FLOOR
+        elif _missing(value):
+            note = row.get("quality_note")
+            notes[index] = "no quality figure" + (f": {note}" if not _missing(note) and note else "")
+        elif bool(row.get("unstable", False)) or row.get("rating_note") == SUPERSEDED_NOTE:
+            notes[index] = "not compared (history or unstable)"
+        else:
+            sign = -1.0 if row.get("quality_metric") in LOWER_IS_BETTER else 1.0
+            point = Point(index, str(row["model_id"]), float(row["scored_energy_wh_per_1k"]), sign * float(value))
+            compared.setdefault(str(row.get("cohort", row["task"])), []).append(point)
+    for points in compared.values():
+        for point in points:
+            dominator = dominated_by(point, points)
+            on_frontier[point.position] = dominator is None
+            notes[point.position] = frontier_note(point, dominator)
+    out["on_frontier"] = pd.array(on_frontier, dtype="boolean")
+    out["frontier_note"] = notes
+    return out
