@@ -76,7 +76,11 @@ def _quality(row: pd.Series) -> str:
         return "-"
     low, high = row.get("quality_ci_low"), row.get("quality_ci_high")
     interval = "" if _missing(low) or _missing(high) else f" [{low:.3g}, {high:.3g}]"
-    mark = " BELOW FLOOR" if bool(row.get("below_quality_floor")) else (" F" if row.get("on_frontier") is True else "")
+    mark = (
+        " BELOW FLOOR"
+        if bool(row.get("below_quality_floor"))
+        else (" F" if not _missing(row.get("on_frontier")) and bool(row.get("on_frontier")) else "")
+    )
     return f"{row['quality_metric']} {value:.3g}{interval}{mark}"
 
 
