@@ -92,6 +92,14 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "phases_json": "JSON list of every energy figure: phase, device, mean, std, 95% CI, repetitions, measured, "
     "meter, method (window, time_attributed, subtracted, imported), net of idle with its interval",
     "record_json": "the full validated result record as JSON",
+    "quality_metric": "the task's quality metric (its config's `quality.metric`), or `none`",
+    "quality_value": "the metric on the outputs of this run's own queries, over its distinct samples",
+    "quality_ci_low": "low end of the quality's bootstrap interval over samples (95 %)",
+    "quality_ci_high": "high end of the quality's bootstrap interval over samples (95 %)",
+    "quality_floor": "the task's trivial baseline on the same samples plus its margin",
+    "quality_floor_passed": "quality on the right side of the floor; false: shown as below quality floor",
+    "quality_unranked": "below the floor under an `unrank` gate: no stars, no rank",
+    "quality_note": "why there is no quality figure, when there is none",
 }
 
 _METHOD = """\

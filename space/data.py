@@ -28,6 +28,7 @@ from leaderboard_data.results import empty_results_frame
 from leaderboard_data.stores import Stores
 from space import columns as C
 from space.escape import model_link
+from space.quality_view import frontier_text, quality_text
 from space.redact import redact_paths
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,16 @@ DEVICES = ("gpu", "cpu", "ram")
 PHASE_ORDER = ("load", "preprocess", "prefill", "decode", "forward", "denoise", "total")
 
 # Raw columns kept beside the display columns of a task frame, for filtering, sorting and plots.
+QUALITY_INPUTS = (
+    "quality_metric",
+    "quality_value",
+    "quality_ci_low",
+    "quality_ci_high",
+    "quality_note",
+    "below_quality_floor",
+    "on_frontier",
+    "frontier_note",
+)
 RAW_KEEP = (
     "result_id",
     "model_id",
@@ -62,6 +73,7 @@ RAW_KEEP = (
     "config_version",
     "accelerator_name",
     "phases_json",
+    *QUALITY_INPUTS,
 )
 
 
@@ -86,6 +98,7 @@ _DISPLAY_INPUTS = (
     "config_version",
     "latency_s_mean",
     "finished_at",
+    *QUALITY_INPUTS,
 )
 
 
@@ -268,6 +281,8 @@ def _task_display_frame(group: pd.DataFrame) -> pd.DataFrame:
         C.ENERGY_CI.label: [
             interval_text(r.get("scored_energy_ci95_low"), r.get("scored_energy_ci95_high")) for r in records
         ],
+        C.QUALITY.label: [quality_text(r) for r in records],
+        C.FRONTIER.label: [frontier_text(r) for r in records],
         C.SCORED_ON.label: [
             f"{str(r['scored_device']).upper()}, {measured_word(r.get('scored_energy_measured'))}" for r in records
         ],
