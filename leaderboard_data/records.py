@@ -360,6 +360,11 @@ class Verification(_Record):
     intervals_overlap: bool
     verdict: Literal["agrees", "disagrees"]
     measured_at: datetime
+    published_quality: float | None = Field(default=None, description="the published result's quality figure")
+    rescored_quality: float | None = Field(default=None, description="the same metric on the re-run's outputs")
+    quality_agrees: bool | None = Field(
+        default=None, description="re-scored within the published quality interval; None without both figures"
+    )
 
     @model_validator(mode="after")
     def _verifier_is_not_the_author(self) -> Verification:
