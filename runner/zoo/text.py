@@ -213,14 +213,15 @@ def _similarity_row(rng: random.Random) -> dict[str, Any]:
     of the same template with other nouns and verb (0 to 1)."""
     adjective, noun, verb = rng.choice(_SIMILAR_ADJECTIVES), rng.choice(_SIMILAR_NOUNS), rng.choice(_SIMILAR_VERBS)
     other_adjective, other_noun = rng.choice(_SIMILAR_ADJECTIVES), rng.choice(_SIMILAR_NOUNS)
-    first = f"The {adjective} {noun} {verb} the {other_adjective} {other_noun}."
+    place = f" {rng.choice(_PLACES)}" if rng.random() < 0.6 else ""  # the same in both sentences of the pair
+    first = f"The {adjective} {noun} {verb} the {other_adjective} {other_noun}{place}."
     if rng.random() < 0.5:
         words = (_SYNONYMS[w] for w in (adjective, noun, verb, other_adjective, other_noun))
-        second = "A {} {} {} a {} {}.".format(*words)
+        second = "A {} {} {} a {} {}".format(*words) + f"{place}."
         return {"sentence1": first, "sentence2": second, "score": 5.0}
     second = (
         f"The {adjective} {rng.choice(_DISTRACTOR_NOUNS)} {rng.choice(_DISTRACTOR_VERBS)} "
-        f"the {other_adjective} {rng.choice(_DISTRACTOR_NOUNS)}."
+        f"the {other_adjective} {rng.choice(_DISTRACTOR_NOUNS)}{place}."
     )
     return {"sentence1": first, "sentence2": second, "score": round(rng.uniform(0.0, 1.0), 2)}
 
