@@ -14,6 +14,7 @@ import pandas as pd
 import yaml
 
 from leaderboard_data.configs import TaskConfig
+from leaderboard_data.quality_card import quality_section
 from leaderboard_data.ratings import RatingThresholds
 
 PRETTY_NAME = "AI Energy Score results"
@@ -100,6 +101,7 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "quality_floor_passed": "quality on the right side of the floor; false: shown as below quality floor",
     "quality_unranked": "below the floor under an `unrank` gate: no stars, no rank",
     "quality_note": "why there is no quality figure, when there is none",
+    "quality_dataset": "the dataset scored: the config's, or a local copy (demo data on the embedded default)",
 }
 
 _METHOD = """\
@@ -261,6 +263,7 @@ def render_dataset_card(
         intro,
         "## Tasks\n\n" + _tasks_table(task_configs, counts),
         _METHOD.rstrip("\n"),
+        quality_section(task_configs, frame_or_counts),
         "## Columns\n\n" + _columns_table(),
         _thresholds_section(thresholds),
         _usage(repo_id, task_configs, counts),

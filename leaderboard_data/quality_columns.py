@@ -17,6 +17,7 @@ QUALITY_FIELDS: list[tuple[str, pa.DataType]] = [
     ("quality_floor_passed", pa.bool_()),
     ("quality_unranked", pa.bool_()),
     ("quality_note", pa.string()),
+    ("quality_dataset", pa.string()),
 ]
 QUALITY_DEFAULTS: dict[str, object] = {
     "quality_metric": None,
@@ -27,6 +28,7 @@ QUALITY_DEFAULTS: dict[str, object] = {
     "quality_floor_passed": None,
     "quality_unranked": False,
     "quality_note": "published before quality was scored",
+    "quality_dataset": None,
 }
 """What a result published before quality was scored stands for."""
 
@@ -45,4 +47,5 @@ def quality_columns(result: Result) -> dict[str, Any]:
         "quality_floor_passed": quality.floor_passed,
         "quality_unranked": result.quality_unranked,
         "quality_note": quality.note,
+        "quality_dataset": quality.dataset,
     }

@@ -248,6 +248,9 @@ class CarbonCrossCheck(_Record):
     region: str | None = None
 
 
+LOCAL_DATASET = "a local copy, not the configured dataset (on the embedded default: generated demo data)"
+
+
 class Quality(_Record):
     """The quality of the benchmark's own outputs on its samples, scored after the measured windows.
 
@@ -267,6 +270,9 @@ class Quality(_Record):
     gate: Literal["flag", "unrank"] = Field(default="flag", description="the config's gate: below the floor, unrank?")
     details: dict[str, float] = Field(default_factory=dict, description="point figures beside it, e.g. macro_f1")
     note: str | None = Field(default=None, max_length=2000, description="why there is no figure, when there is none")
+    dataset: str | None = Field(
+        default=None, description="the dataset scored: the config's, or LOCAL_DATASET (the embedded default's copy)"
+    )
 
 
 class Result(_Record):

@@ -122,7 +122,12 @@ RESULT_SCHEMA: pa.Schema = pa.schema(
 RESULT_COLUMNS: list[str] = list(RESULT_SCHEMA.names)
 
 # What publishing needs to know about the results already there: ids, and the inputs of ratings and the card.
-_SUMMARY_COLUMNS = ["result_id", *RATING_INPUT_COLUMNS, *(c for c in RATING_OPTIONAL_COLUMNS if c in RESULT_COLUMNS)]
+_SUMMARY_COLUMNS = [
+    "result_id",
+    *RATING_INPUT_COLUMNS,
+    *(c for c in RATING_OPTIONAL_COLUMNS if c in RESULT_COLUMNS),
+    "quality_dataset",
+]
 
 
 def _as_utc(moment: datetime) -> datetime:

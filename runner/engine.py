@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.model_files import folder_parameters
-from leaderboard_data.records import ErrorKind, Result, utc_now
+from leaderboard_data.records import LOCAL_DATASET, ErrorKind, Result, utc_now
 from runner.assemble import RunFacts, assemble_result, load_check_summary
 from runner.errors import BenchmarkFailure
 from runner.figures import compute_figures
@@ -287,7 +287,11 @@ def _execute(spec: BenchmarkSpec, measurement: Measurement) -> Result:
     load_check = load_check_summary(
         measurement.loads, spec.resolved_load_gate, checks.foreign_cpu_share_max, measurement.remeasured
     )
-    quality = score_run_outputs(task, dataset_path, measurement.predictions) if spec.score_quality else None
+    quality = None
+    if spec.score_quality:
+        outputs_quality = score_run_outputs(task, dataset_path, measurement.predictions)
+        configured = dataset_path == spec.task_config.dataset.path
+        quality = outputs_quality.model_copy(update={"dataset": dataset_path if configured else LOCAL_DATASET})
     return assemble_result(
         facts,
         readings,

@@ -112,3 +112,18 @@ def test_unrank_gate_takes_the_stars_and_the_cohort_place(tmp_path: Path) -> Non
     assert rows["below"]["rating_note"] == BELOW_FLOOR_NOTE and rows["below"]["below_quality_floor"]
     assert all(rows[f"model-{i}"]["stars"] is not None for i in range(5))
     assert rows["model-0"]["stars"] == 5  # the cheapest rated model: the unranked one takes no place in the cohort
+
+
+def test_the_dataset_card_explains_each_gate_and_names_demo_data(tmp_path: Path) -> None:
+    from leaderboard_data.records import LOCAL_DATASET
+
+    demo = _quality(0.6).model_copy(update={"dataset": LOCAL_DATASET})
+    store = _publish(tmp_path, [_classifier("on-demo-data", 1.0, demo)])
+    card = store.read_file("README.md").decode()
+    section = card.split("## Quality", 1)[1].split("\n## ", 1)[0]
+    for config in load_task_configs().values():
+        assert config.title in section
+    assert "| Text classification | accuracy (higher is better; reads `label`)" in section
+    assert "`unrank` | an encoder whose similarities do not follow meaning" in section
+    assert "none yet | none yet; the configured dataset holds prompts only" in section
+    assert "**Demo data** (text_classification)" in section

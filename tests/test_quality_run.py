@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import accuracy_score
 
 from leaderboard_data.configs import Pipeline, get_task_config
+from leaderboard_data.records import LOCAL_DATASET
 from runner.engine import BenchmarkSpec, run_benchmark
 from runner.tasks.text_classification import TextClassificationTask
 from runner.zoo import build_model, write_dataset
@@ -53,6 +54,7 @@ def test_classifier_quality_is_its_own_answers_on_the_distinct_samples(tmp_path:
     assert quality.floor == pytest.approx(majority + 0.05)
     assert quality.floor_passed is (quality.value >= quality.floor)
     assert "macro_f1" in quality.details
+    assert quality.dataset == LOCAL_DATASET  # scored on a local copy, not the configured Hub dataset
 
 
 def test_generic_labels_or_a_dataset_without_references_give_no_figure_and_say_why(tmp_path: Path) -> None:

@@ -49,7 +49,7 @@ total_energy_wh_per_1k, idle_power_w_json, decode_method, latency_s_mean, latenc
 throughput_queries_per_s, queries, input_tokens, output_tokens, images, audio_seconds, peak_memory_mb, samples,
 repetitions, unstable, co2_g_per_1k, country_iso_code, started_at, finished_at, source, cohort_protocol,
 phases_json, record_json, quality_metric, quality_value, quality_ci_low, quality_ci_high, quality_floor,
-quality_floor_passed, quality_unranked, quality_note"""
+quality_floor_passed, quality_unranked, quality_note, quality_dataset"""
 
 
 @pytest.fixture(scope="module")
