@@ -14,18 +14,20 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
+from leaderboard_data.configs import TaskConfig
 from leaderboard_data.ratings import SUPERSEDED_NOTE
 
 BELOW_FLOOR = "below quality floor"
 ON_FRONTIER = "on the frontier"
+SHORT_ANSWERS = "short answers"
 LOWER_IS_BETTER = frozenset({"wer"})
 """Metrics where a lower figure is better (the configs' `quality.direction: lower`)."""
-QUALITY_VIEW_COLUMNS = ["below_quality_floor", "on_frontier", "frontier_note"]
+QUALITY_VIEW_COLUMNS = ["below_quality_floor", "on_frontier", "frontier_note", "output_guard"]
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,40 @@ def _missing(value: object) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def add_quality_columns(rated: pd.DataFrame) -> pd.DataFrame:
-    """A copy of a rated frame with `below_quality_floor` (bool), `on_frontier` (boolean, NA where not compared)
-    and `frontier_note` (why, or who does better with less energy)."""
+def short_answer_notes(frame: pd.DataFrame, task_configs: Mapping[str, TaskConfig]) -> list[str]:
+    """Per row, the output guard's flag for generative tasks with `quality.output_length`: answers shorter than the
+    expected range, or far shorter than the cohort's median, so no one wins on energy by saying nothing."""
+    tokens = [
+        float(t) / float(q) if not _missing(t) and not _missing(q) and float(q) > 0 else math.nan
+        for t, q in zip(
+            frame.get("output_tokens", [None] * len(frame)), frame.get("queries", [None] * len(frame)), strict=True
+        )
+    ]
+    cohorts = list(frame["cohort"]) if "cohort" in frame.columns else list(frame["task"])
+    medians = pd.Series(tokens).groupby(cohorts).median().to_dict()
+    notes = []
+    for task, cohort, per_query in zip(frame["task"], cohorts, tokens, strict=True):
+        config = task_configs.get(str(task))
+        guard = config.quality.output_length if config is not None and config.quality is not None else None
+        if guard is None or math.isnan(per_query):
+            notes.append("")
+            continue
+        low, high = guard.expected_tokens
+        median = medians.get(cohort, math.nan)
+        if per_query < low:
+            notes.append(f"{SHORT_ANSWERS}: {per_query:.3g} tokens per answer, expected {low} to {high}")
+        elif median == median and per_query < guard.min_share_of_cohort_median * median:
+            notes.append(f"{SHORT_ANSWERS}: {per_query:.3g} tokens per answer, the cohort's median is {median:.3g}")
+        else:
+            notes.append("")
+    return notes
+
+
+def add_quality_columns(rated: pd.DataFrame, task_configs: Mapping[str, TaskConfig] | None = None) -> pd.DataFrame:
+    """A copy of a rated frame with `below_quality_floor` (bool), `on_frontier` (boolean, NA where not compared),
+    `frontier_note` (why, or who does better with less energy) and `output_guard` (short answerers flagged)."""
     out = rated.copy()
+    out["output_guard"] = short_answer_notes(out, task_configs or {}) if len(out) else []
     count = len(out)
     passed = list(out["quality_floor_passed"]) if "quality_floor_passed" in out.columns else [None] * count
     out["below_quality_floor"] = [not _missing(value) and not bool(value) for value in passed]

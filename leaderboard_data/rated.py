@@ -59,7 +59,8 @@ def load_rated_results(
         thresholds = compute_thresholds(frame, task_configs if task_configs is not None else load_task_configs())
     if thresholds is None or frame.empty:
         return RatedResults(unrated(frame), thresholds, published)
-    return RatedResults(add_quality_columns(apply_ratings(frame, thresholds)), thresholds, published)
+    rated = add_quality_columns(apply_ratings(frame, thresholds), task_configs or load_task_configs())
+    return RatedResults(rated, thresholds, published)
 
 
 def unrated(frame: pd.DataFrame) -> pd.DataFrame:

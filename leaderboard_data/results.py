@@ -569,7 +569,8 @@ class ResultsPublisher:
         )
         frame = _to_frame(_concat_sorted([*tables.values(), results_to_table(list(new))], RESULT_SCHEMA))
         thresholds = compute_thresholds(frame, self.task_configs, self.rating_method, self.min_cohort_size)
-        files = badge_files(add_quality_columns(apply_ratings(frame, thresholds)), self.task_configs)
+        rated = add_quality_columns(apply_ratings(frame, thresholds), self.task_configs)
+        files = badge_files(rated, self.task_configs)
         return [AddFile(path, content) for path, content in files.items()]
 
     def _differs(self, operation: AddFile) -> bool:

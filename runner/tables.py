@@ -86,7 +86,7 @@ def _quality(row: pd.Series) -> str:
 
 def _note(row: pd.Series) -> str:
     """The rating note, then the quality note (the frontier verdict, or why there is no quality figure)."""
-    notes = [str(row["rating_note"] or ""), str(row.get("frontier_note") or "")]
+    notes = [str(row["rating_note"] or ""), str(row.get("frontier_note") or ""), str(row.get("output_guard") or "")]
     return "; ".join(note for note in notes if note and note != "on the frontier")
 
 

@@ -42,7 +42,9 @@ def quality_text(row: dict[str, Any]) -> str:
 def frontier_text(row: dict[str, Any]) -> str:
     """'◆ on the frontier', or who uses less energy at equal or better quality, or why it is not compared."""
     note = str(row.get("frontier_note") or "")
-    return f"◆ {note}" if note == ON_FRONTIER else note
+    text = f"◆ {note}" if note == ON_FRONTIER else note
+    guard = row.get("output_guard")
+    return f"{text}; ⚠ {guard}" if _present(guard) and guard else text
 
 
 def _hover(rows: pd.DataFrame) -> list[str]:

@@ -127,3 +127,23 @@ def test_the_dataset_card_explains_each_gate_and_names_demo_data(tmp_path: Path)
     assert "`unrank` | an encoder whose similarities do not follow meaning" in section
     assert "none yet | none yet; the configured dataset holds prompts only" in section
     assert "**Demo data** (text_classification)" in section
+
+
+def test_short_answerers_are_flagged_against_the_range_and_the_cohort(tmp_path: Path) -> None:
+    from leaderboard_data.records import Outputs
+
+    def reasoner(name: str, tokens_per_answer: int) -> Result:
+        outputs = Outputs(queries=50, input_tokens=5000, output_tokens=50 * tokens_per_answer)
+        return make_result(
+            model_id=f"org/{name}", task="text_generation_reasoning", device="cpu", outputs=outputs, samples=50
+        )
+
+    store = _publish(
+        tmp_path, [reasoner("thinker", 1000), reasoner("thinker-2", 900), reasoner("terse", 100), reasoner("mute", 10)]
+    )
+    rows = _rows(store)
+    assert rows["thinker"]["output_guard"] == "" and rows["thinker-2"]["output_guard"] == ""
+    assert rows["terse"]["output_guard"] == "short answers: 100 tokens per answer, the cohort's median is 500"
+    assert rows["mute"]["output_guard"] == "short answers: 10 tokens per answer, expected 64 to 8192"
+    table = format_results(ranked_results(store, load_task_configs(), None), "table")
+    assert "short answers: 10 tokens per answer" in table
