@@ -14,6 +14,7 @@ import pandas as pd
 import yaml
 
 from leaderboard_data.configs import TaskConfig
+from leaderboard_data.quality import FRONTIER_CONFIG, FRONTIER_PATH
 from leaderboard_data.quality_card import quality_section
 from leaderboard_data.ratings import RatingThresholds
 
@@ -167,6 +168,8 @@ def _front_matter(
         for task in sorted(task_configs)
         if counts.get(task, 0) > 0
     ]
+    if configs:  # the energy-quality frontier of every result, rewritten at each publish (leaderboard_data.quality)
+        configs.append({"config_name": FRONTIER_CONFIG, "data_files": [{"split": "train", "path": FRONTIER_PATH}]})
     if verifications:  # its own config: re-measurements of published results (leaderboard_data.verifications)
         path = f"{VERIFICATIONS_PREFIX}*.parquet"
         configs.append({"config_name": VERIFICATIONS_CONFIG, "data_files": [{"split": "train", "path": path}]})

@@ -13,11 +13,14 @@ Example:
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.ratings import SUPERSEDED_NOTE
@@ -127,3 +130,33 @@ def add_quality_columns(rated: pd.DataFrame, task_configs: Mapping[str, TaskConf
     out["on_frontier"] = pd.array(on_frontier, dtype="boolean")
     out["frontier_note"] = notes
     return out
+
+
+FRONTIER_CONFIG = "frontier"
+FRONTIER_PATH = "frontier/frontier.parquet"
+"""Rewritten with the thresholds at every publish: `load_dataset(repo, "frontier")` gives `on_frontier` per result."""
+FRONTIER_TABLE_COLUMNS = {
+    "result_id": pa.string(),
+    "model_id": pa.string(),
+    "task": pa.string(),
+    "cohort": pa.string(),
+    "scored_energy_wh_per_1k": pa.float64(),
+    "quality_metric": pa.string(),
+    "quality_value": pa.float64(),
+    "below_quality_floor": pa.bool_(),
+    "on_frontier": pa.bool_(),
+    "frontier_note": pa.string(),
+    "output_guard": pa.string(),
+}
+
+
+def frontier_parquet(rated: pd.DataFrame) -> bytes:
+    """The frontier verdict of every published result (a frame from `add_quality_columns`), as parquet."""
+    rows = [
+        {name: None if _missing(row.get(name)) else row.get(name) for name in FRONTIER_TABLE_COLUMNS}
+        for row in rated.sort_values("result_id").to_dict("records")
+    ]
+    table = pa.Table.from_pylist(rows, schema=pa.schema(list(FRONTIER_TABLE_COLUMNS.items())))
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()

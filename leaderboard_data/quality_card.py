@@ -16,7 +16,9 @@ _INTRO = (
     "with a bootstrap interval over the samples. A result below its task's quality floor (the trivial baseline on "
     "the same samples plus a margin) is flagged `below quality floor` everywhere it is shown; under the `unrank` "
     "gate it also gets no stars and no rank. Within a cohort, a result is on the energy-quality frontier when no "
-    "other result uses as little or less energy at equal or better quality; results below the floor never are."
+    "other result uses as little or less energy at equal or better quality; results below the floor never are. "
+    'The `frontier` config (`load_dataset(repo, "frontier")`) gives `on_frontier` and `frontier_note` for every '
+    "result, recomputed at each publish."
 )
 
 

@@ -29,7 +29,7 @@ from leaderboard_data.badges import badge_files
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.dataset_card import VERIFICATIONS_PREFIX, render_dataset_card
 from leaderboard_data.errors import ConflictError, FileNotInStoreError, RecordValidationError
-from leaderboard_data.quality import add_quality_columns
+from leaderboard_data.quality import FRONTIER_PATH, add_quality_columns, frontier_parquet
 from leaderboard_data.quality_columns import QUALITY_DEFAULTS, QUALITY_FIELDS, quality_columns
 from leaderboard_data.ratings import (
     RATING_INPUT_COLUMNS,
@@ -127,6 +127,12 @@ _SUMMARY_COLUMNS = [
     *RATING_INPUT_COLUMNS,
     *(c for c in RATING_OPTIONAL_COLUMNS if c in RESULT_COLUMNS),
     "quality_dataset",
+    "quality_metric",
+    "quality_value",
+    "quality_floor_passed",
+    "quality_note",
+    "queries",
+    "output_tokens",
 ]
 
 
@@ -553,10 +559,14 @@ class ResultsPublisher:
         card = render_dataset_card(
             self.task_configs, summary, thresholds, repo_id=self.results_store.location, verifications=verifications
         )
-        return [
+        operations = [
             AddFile(THRESHOLDS_PATH, thresholds_to_json(thresholds).encode()),
             AddFile(CARD_PATH, card.encode()),
         ]
+        if not summary.empty:
+            rated = add_quality_columns(apply_ratings(summary, thresholds), self.task_configs)
+            operations.append(AddFile(FRONTIER_PATH, frontier_parquet(rated)))
+        return operations
 
     def _badge_operations(self, tasks: Sequence[str], new: Sequence[Result] = ()) -> list[AddFile]:
         """The badges (`leaderboard_data.badges`) of every model in these tasks, with `new` results joining them.

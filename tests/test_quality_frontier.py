@@ -102,6 +102,16 @@ def test_results_table_and_load_dataset_show_quality(cohort: LocalStore, tmp_pat
     assert by_model["org/accurate"] == (0.9, True) and by_model["org/silent"] == (0.5, False)
     assert by_model["org/generic-labels"] == (None, None)
     assert set(split["quality_metric"]) == {"accuracy"}
+    frontier = datasets.load_dataset(cohort.location, "frontier", split="train", cache_dir=str(tmp_path / "f"))
+    on = dict(zip(frontier["model_id"], frontier["on_frontier"], strict=True))
+    assert on == {
+        "org/frugal": True,
+        "org/accurate": True,
+        "org/wasteful": False,
+        "org/heavy": False,
+        "org/silent": False,
+        "org/generic-labels": None,
+    }
 
 
 def test_unrank_gate_takes_the_stars_and_the_cohort_place(tmp_path: Path) -> None:
