@@ -100,3 +100,23 @@ def test_the_shipped_minilm_separates_from_a_random_encoder_on_the_demo_data(tmp
     assert real is not None and chance is not None and real.value is not None and chance.value is not None
     assert real.floor_passed is True and chance.floor_passed is False
     assert chance.ci_high is not None and real.ci_low is not None and chance.ci_high < real.ci_low
+
+
+def test_generated_summaries_are_decoded_and_scored_with_rouge_l(tmp_path: Path) -> None:
+    from rouge_score.rouge_scorer import RougeScorer
+
+    from runner.tasks.summarization import SummarizationTask
+
+    model = build_model(Pipeline.SUMMARIZATION, tmp_path / "model", size="tiny")
+    data = write_dataset(Pipeline.SUMMARIZATION, tmp_path / "data", 4)
+    quality = run_benchmark(_spec("summarization", model, data, 4)).quality
+    assert quality is not None and quality.metric == "rouge_l" and quality.samples == 4
+    task = SummarizationTask(get_task_config("summarization"), model, "cpu", "float32")
+    task.load()
+    rows = datasets.load_dataset(str(data), split="train")
+    scorer = RougeScorer(["rougeL"], use_stemmer=True)
+    summaries = [task.decode_prediction(task.run(task.preprocess(row), lambda _: None).prediction) for row in rows]
+    expected = [
+        scorer.score(row["summary"], text)["rougeL"].fmeasure for row, text in zip(rows, summaries, strict=True)
+    ]
+    assert all(summaries) and quality.value == pytest.approx(sum(expected) / len(expected))
