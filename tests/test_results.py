@@ -388,7 +388,8 @@ def test_card_lists_configs_columns_thresholds_and_usage(task_configs) -> None:
         {
             "config_name": "text_classification",
             "data_files": [{"split": "train", "path": "data/text_classification/*.parquet"}],
-        }
+        },
+        {"config_name": "frontier", "data_files": [{"split": "train", "path": "frontier/frontier.parquet"}]},
     ]
     assert meta["license"] and meta["pretty_name"] and meta["tags"]
     assert all(f"| `{column}` |" in card for column in RESULT_COLUMNS)
