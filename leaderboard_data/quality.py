@@ -2,9 +2,10 @@
 
 Read on a rated results frame (`ratings.apply_ratings`), so the CLI, the Space, the badges and the published
 frontier table agree. A result is on the frontier when no other result of its cohort spends less or equal energy
-per query at equal or better quality (one of the two strictly). Only each entry's current, stable result with a
-quality figure above its floor is compared: a model below the floor is flagged, never on the frontier, so doing
-nothing cheaply does not win.
+per query at equal or better quality (one of the two strictly). Only each entry's current result with a quality
+figure above its floor is compared: a model below the floor is flagged, never on the frontier, so doing
+nothing cheaply does not win. An unstable result (its energy's CV over repetitions above the config's) is
+compared with its mean, as it is shown; its rating note says it is unstable.
 
 Example:
     >>> frame = add_quality_columns(apply_ratings(results, thresholds))
@@ -116,8 +117,8 @@ def add_quality_columns(rated: pd.DataFrame, task_configs: Mapping[str, TaskConf
         elif _missing(value):
             note = row.get("quality_note")
             notes[index] = "no quality figure" + (f": {note}" if not _missing(note) and note else "")
-        elif bool(row.get("unstable", False)) or row.get("rating_note") == SUPERSEDED_NOTE:
-            notes[index] = "not compared (history or unstable)"
+        elif row.get("rating_note") == SUPERSEDED_NOTE:
+            notes[index] = "not compared (history)"
         else:
             sign = -1.0 if row.get("quality_metric") in LOWER_IS_BETTER else 1.0
             point = Point(index, str(row["model_id"]), float(row["scored_energy_wh_per_1k"]), sign * float(value))
