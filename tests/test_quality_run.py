@@ -11,6 +11,7 @@ from sklearn.metrics import accuracy_score
 
 from leaderboard_data.configs import Pipeline, get_task_config
 from leaderboard_data.records import LOCAL_DATASET
+from runner.bench_command import summary_table
 from runner.engine import BenchmarkSpec, run_benchmark
 from runner.tasks.text_classification import TextClassificationTask
 from runner.zoo import build_model, write_dataset
@@ -55,6 +56,7 @@ def test_classifier_quality_is_its_own_answers_on_the_distinct_samples(tmp_path:
     assert quality.floor_passed is (quality.value >= quality.floor)
     assert "macro_f1" in quality.details
     assert quality.dataset == LOCAL_DATASET  # scored on a local copy, not the configured Hub dataset
+    assert f"quality: accuracy {quality.value:.4g} [" in summary_table(result)  # energy-score bench prints it
 
 
 def test_generic_labels_or_a_dataset_without_references_give_no_figure_and_say_why(tmp_path: Path) -> None:
@@ -80,7 +82,8 @@ def test_scoring_can_be_left_out_for_timing(tmp_path: Path) -> None:
     data = write_dataset(Pipeline.TEXT_CLASSIFICATION, tmp_path / "data", 4)
     spec = _spec("text_classification", model, data, 4)
     spec.score_quality = False
-    assert run_benchmark(spec).quality is None
+    result = run_benchmark(spec)
+    assert result.quality is None and summary_table(result).endswith("quality: not scored")
 
 
 def test_a_task_without_a_metric_says_so(tmp_path: Path) -> None:
