@@ -28,6 +28,7 @@ import pandas as pd
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.errors import SubmissionError
 from leaderboard_data.model_ids import validate_model_id
+from leaderboard_data.quality import BELOW_FLOOR, ON_FRONTIER
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class Badge:
     hardware_class: str
     config_version: str
     unstable: bool = False
+    quality_mark: str = ""
+    """"on the frontier", "below quality floor" or "" (`leaderboard_data.quality`)."""
 
     @property
     def rating_text(self) -> str:
@@ -70,13 +73,18 @@ class Badge:
             return "not rated (unstable)"
         if note.startswith("cohort too small"):
             return "not rated (too few peers)"
+        if note.startswith("below quality floor"):
+            return "not rated (below quality floor)"
         return "not rated"
 
     @property
     def value_text(self) -> str:
         """The right-hand text: rating, energy (marked 'est.' when estimated), task and hardware."""
         energy = f"{energy_text(self.energy_wh_per_1k)} Wh/1k" + ("" if self.measured else " est.")
-        return " · ".join([self.rating_text, energy, _lower_first(self.task_title), self.hardware_class])
+        parts = [self.rating_text, energy, _lower_first(self.task_title), self.hardware_class]
+        if self.quality_mark and self.quality_mark not in self.rating_text:
+            parts.insert(2, self.quality_mark)
+        return " · ".join(parts)
 
     @property
     def title(self) -> str:
@@ -88,7 +96,7 @@ class Badge:
         return (
             f"AI Energy Score · {self.model_id} · {self.task_title}: {rating}; "
             f"{energy_text(self.energy_wh_per_1k)} Wh per 1,000 queries ({how}) on {self.hardware_class}, "
-            f"config {self.config_version}"
+            f"config {self.config_version}" + (f"; {self.quality_mark}" if self.quality_mark else "")
         )
 
     @property
@@ -166,7 +174,14 @@ def badge_from_row(row: Mapping[str, Any], task_title: str) -> Badge:
         hardware_class=str(row["hardware_class"]),
         config_version=str(row["config_version"]),
         unstable=_true(row.get("unstable")),
+        quality_mark=_quality_mark(row),
     )
+
+
+def _quality_mark(row: Mapping[str, Any]) -> str:
+    if _true(row.get("below_quality_floor")):
+        return BELOW_FLOOR
+    return ON_FRONTIER if _true(row.get("on_frontier")) else ""
 
 
 def _true(value: Any) -> bool:

@@ -138,6 +138,71 @@ class MeasurementChecks(_Strict):
     )
 
 
+class QualityInterval(_Strict):
+    """How a quality figure's interval is computed: a percentile bootstrap over the scored samples."""
+
+    method: Literal["bootstrap"] = "bootstrap"
+    resamples: int = Field(default=1000, ge=100, description="bootstrap resamples of the scored samples")
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    seed: int = Field(default=0, description="the resampling is seeded, so re-scoring gives the same interval")
+
+
+class QualityFloor(_Strict):
+    """The trivial baseline a model must beat, plus a margin, in the metric's own units.
+
+    `majority_class` is the share of the most frequent reference label among the scored samples (what always
+    answering that label scores); `constant` is `value` (chance, or what an empty output scores).
+    """
+
+    baseline: Literal["majority_class", "constant"]
+    value: float | None = Field(default=None, description="the baseline's score, for `constant`")
+    margin: float = Field(ge=0, description="added to the baseline (subtracted where lower is better)")
+    why: str = Field(description="what the baseline is, in words, for the dataset card")
+
+    @model_validator(mode="after")
+    def _constant_has_value(self) -> QualityFloor:
+        if (self.baseline == "constant") != (self.value is not None):
+            raise ValueError("a 'constant' floor needs a value, and only it")
+        return self
+
+
+class OutputLengthGuard(_Strict):
+    """Generated answers shorter than `min_share` of the cohort's median length are flagged (no winning by silence)."""
+
+    expected_tokens: tuple[int, int] = Field(description="the expected output length range, in tokens")
+    min_share_of_cohort_median: float = Field(default=0.5, gt=0, le=1)
+
+
+class QualitySpec(_Strict):
+    """The task's quality metric, scored on the outputs of the benchmark's own queries, after the measured windows.
+
+    `metric: none` means no metric yet; `reason` then says why (shown wherever the figure would be).
+    """
+
+    metric: Literal["accuracy", "spearman", "squad_f1", "rouge_l", "wer", "top1_accuracy", "chrf", "none"]
+    direction: Literal["higher", "lower"] = "higher"
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="role -> dataset column holding the reference, e.g. {label: label}"
+    )
+    interval: QualityInterval = QualityInterval()
+    floor: QualityFloor | None = None
+    gate: Literal["flag", "unrank"] = Field(
+        default="flag", description="below the floor: `flag` (shown, flagged, still rated) or `unrank` (no stars)"
+    )
+    gate_why: str = Field(default="", description="why this gate, for the dataset card")
+    reason: str = Field(default="", description="why there is no metric (metric: none)")
+    output_length: OutputLengthGuard | None = None
+
+    @model_validator(mode="after")
+    def _metric_is_complete(self) -> QualitySpec:
+        if self.metric == "none":
+            if not self.reason:
+                raise ValueError("metric 'none' needs a reason")
+        elif not self.columns or self.floor is None:
+            raise ValueError(f"metric '{self.metric}' needs the reference columns and a floor")
+        return self
+
+
 class TaskConfig(_Strict):
     """The standardized benchmark of one task. Every field is part of what a result was measured under."""
 
@@ -165,6 +230,7 @@ class TaskConfig(_Strict):
     rate_by_size_class: bool = Field(default=False, description="stars within size classes (text generation)")
     generation: GenerationArgs | None = None
     diffusion: DiffusionArgs | None = None
+    quality: QualitySpec | None = Field(default=None, description="the quality metric scored beside the energy")
 
     @model_validator(mode="after")
     def _call_args_fit_pipeline(self) -> TaskConfig:

@@ -14,6 +14,8 @@ import pandas as pd
 import yaml
 
 from leaderboard_data.configs import TaskConfig
+from leaderboard_data.quality import FRONTIER_CONFIG, FRONTIER_PATH
+from leaderboard_data.quality_card import quality_section
 from leaderboard_data.ratings import TIE_RULE_TEXT, RatingThresholds
 
 PRETTY_NAME = "AI Energy Score results"
@@ -103,6 +105,15 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "phases_json": "JSON list of every energy figure: phase, device, mean, std, 95% CI, repetitions, measured, "
     "meter, method (window, time_attributed, subtracted, imported), net of idle with its interval",
     "record_json": "the full validated result record as JSON",
+    "quality_metric": "the task's quality metric (its config's `quality.metric`), or `none`",
+    "quality_value": "the metric on the outputs of this run's own queries, over its distinct samples",
+    "quality_ci_low": "low end of the quality's bootstrap interval over samples (95 %)",
+    "quality_ci_high": "high end of the quality's bootstrap interval over samples (95 %)",
+    "quality_floor": "the task's trivial baseline on the same samples plus its margin",
+    "quality_floor_passed": "quality on the right side of the floor; false: shown as below quality floor",
+    "quality_unranked": "below the floor under an `unrank` gate: no stars, no rank",
+    "quality_note": "why there is no quality figure, when there is none",
+    "quality_dataset": "the dataset scored: the config's, or a local copy (demo data on the embedded default)",
 }
 
 _METHOD = """\
@@ -168,6 +179,8 @@ def _front_matter(
         for task in sorted(task_configs)
         if counts.get(task, 0) > 0
     ]
+    if configs:  # the energy-quality frontier of every result, rewritten at each publish (leaderboard_data.quality)
+        configs.append({"config_name": FRONTIER_CONFIG, "data_files": [{"split": "train", "path": FRONTIER_PATH}]})
     if verifications:  # its own config: re-measurements of published results (leaderboard_data.verifications)
         path = f"{VERIFICATIONS_PREFIX}*.parquet"
         configs.append({"config_name": VERIFICATIONS_CONFIG, "data_files": [{"split": "train", "path": path}]})
@@ -263,6 +276,7 @@ def render_dataset_card(
         intro,
         "## Tasks\n\n" + _tasks_table(task_configs, counts),
         _METHOD.rstrip("\n"),
+        quality_section(task_configs, frame_or_counts),
         "## Columns\n\n" + _columns_table(),
         _thresholds_section(thresholds),
         _usage(repo_id, task_configs, counts),

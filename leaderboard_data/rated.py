@@ -17,6 +17,7 @@ import pandas as pd
 
 from leaderboard_data.configs import TaskConfig, load_task_configs
 from leaderboard_data.errors import FileNotInStoreError
+from leaderboard_data.quality import add_quality_columns
 from leaderboard_data.ratings import RatingThresholds, apply_ratings, compute_thresholds, thresholds_from_json
 from leaderboard_data.results import THRESHOLDS_PATH, load_results_frame
 from leaderboard_data.stores import Store
@@ -58,7 +59,8 @@ def load_rated_results(
         thresholds = compute_thresholds(frame, task_configs if task_configs is not None else load_task_configs())
     if thresholds is None or frame.empty:
         return RatedResults(unrated(frame), thresholds, published)
-    return RatedResults(apply_ratings(frame, thresholds), thresholds, published)
+    rated = add_quality_columns(apply_ratings(frame, thresholds), task_configs or load_task_configs())
+    return RatedResults(rated, thresholds, published)
 
 
 def unrated(frame: pd.DataFrame) -> pd.DataFrame:
@@ -67,4 +69,4 @@ def unrated(frame: pd.DataFrame) -> pd.DataFrame:
     for name in ("stars", "cohort", "rating_note", "rank"):
         if name not in out.columns:
             out[name] = pd.Series([None] * len(out), index=out.index, dtype="object")
-    return out
+    return add_quality_columns(out)

@@ -63,10 +63,12 @@ RATING_OPTIONAL_COLUMNS: dict[str, object] = {
     "cohort_protocol": "native",
     "scored_energy_ci95_low": None,  # no interval: the figure itself is its interval
     "scored_energy_ci95_high": None,
+    "quality_unranked": False,
 }
 NATIVE_PROTOCOL = "native"
 SUPERSEDED_NOTE = "history: superseded by a later result of the same model in this cohort"
 UNSTABLE_NOTE = "unstable: CV over repetitions stayed above the config's threshold; shown, not rated"
+BELOW_FLOOR_NOTE = "below quality floor: the task's quality gate unranks it; shown, not rated"
 
 
 class _Frozen(BaseModel):
@@ -286,7 +288,7 @@ def _row_cohort_keys(frame: pd.DataFrame, scopes: Mapping[str, TaskRatingScope])
 def _rated_mask(frame: pd.DataFrame, cohorts: Sequence[str]) -> pd.Series:
     """True for the one row per (model, revision, precision, cohort, config version) that is rated: the latest
     finished result not marked unstable. `frame` has the optional columns filled in."""
-    valid = ~frame["unstable"].astype(bool)
+    valid = ~frame["unstable"].astype(bool) & ~frame["quality_unranked"].astype(bool)
     candidates = frame.assign(_cohort=list(cohorts), _order=range(len(frame)))[valid.to_numpy()]
     tie_break = ["result_id"] if "result_id" in candidates.columns else []
     ordered = candidates.sort_values(["finished_at", *tie_break, "_order"], kind="stable")
@@ -402,17 +404,20 @@ def apply_ratings(frame: pd.DataFrame, thresholds: RatingThresholds) -> pd.DataF
     cohorts = _row_cohort_keys(full, thresholds.tasks)
     current = _rated_mask(full, cohorts)
     outcomes: list[tuple[int | None, str]] = []
-    for task, version, key, energy, is_current, unstable in zip(
+    for task, version, key, energy, is_current, unstable, unranked in zip(
         full["task"],
         full["config_version"],
         cohorts,
         full["scored_energy_wh_per_1k"],
         current,
         full["unstable"],
+        full["quality_unranked"],
         strict=True,
     ):
         if bool(unstable):
             outcomes.append((None, UNSTABLE_NOTE))
+        elif bool(unranked):
+            outcomes.append((None, BELOW_FLOOR_NOTE))
         elif not is_current:
             outcomes.append((None, SUPERSEDED_NOTE))
         else:

@@ -281,6 +281,33 @@ class CarbonCrossCheck(_Record):
     region: str | None = None
 
 
+LOCAL_DATASET = "a local copy, not the configured dataset (on the embedded default: generated demo data)"
+
+
+class Quality(_Record):
+    """The quality of the benchmark's own outputs on its samples, scored after the measured windows.
+
+    `value` is None when there is no figure, and `note` says why (no metric for the task yet, a dataset without
+    references, a classifier whose labels cannot be mapped by name, an imported report without outputs).
+    """
+
+    metric: str = Field(description="the task config's quality metric, e.g. accuracy, spearman, wer; none")
+    direction: Literal["higher", "lower"] = "higher"
+    value: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    confidence: float = Field(default=0.95, gt=0, lt=1, description="of the bootstrap interval over samples")
+    samples: int = Field(default=0, ge=0, description="distinct samples scored")
+    floor: float | None = Field(default=None, description="the trivial baseline plus the config's margin")
+    floor_passed: bool | None = Field(default=None, description="value on the right side of the floor")
+    gate: Literal["flag", "unrank"] = Field(default="flag", description="the config's gate: below the floor, unrank?")
+    details: dict[str, float] = Field(default_factory=dict, description="point figures beside it, e.g. macro_f1")
+    note: str | None = Field(default=None, max_length=2000, description="why there is no figure, when there is none")
+    dataset: str | None = Field(
+        default=None, description="the dataset scored: the config's, or LOCAL_DATASET (the embedded default's copy)"
+    )
+
+
 class Result(_Record):
     """One benchmark of one model revision on one task under one config version."""
 
@@ -330,6 +357,12 @@ class Result(_Record):
     load_check: dict[str, Any] | None = Field(default=None, description="foreign-load check of the published windows")
     missing_figures: list[MissingFigure] = Field(default_factory=list)
     tokens: TokenFigures | None = Field(default=None, description="per-token figures (text generation)")
+    quality: Quality | None = Field(default=None, description="quality of the same run's outputs; None: not scored")
+
+    @property
+    def quality_unranked(self) -> bool:
+        """Below its task's quality floor under an `unrank` gate: shown, flagged, given no stars."""
+        return self.quality is not None and self.quality.gate == "unrank" and self.quality.floor_passed is False
 
     def figure(self, phase: str, device: str) -> EnergyFigure | None:
         """The figure for one phase and device, or None if it was not measured."""
@@ -367,6 +400,11 @@ class Verification(_Record):
     intervals_overlap: bool
     verdict: Literal["agrees", "disagrees"]
     measured_at: datetime
+    published_quality: float | None = Field(default=None, description="the published result's quality figure")
+    rescored_quality: float | None = Field(default=None, description="the same metric on the re-run's outputs")
+    quality_agrees: bool | None = Field(
+        default=None, description="re-scored within the published quality interval; None without both figures"
+    )
 
     @model_validator(mode="after")
     def _verifier_is_not_the_author(self) -> Verification:

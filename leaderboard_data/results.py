@@ -29,6 +29,8 @@ from leaderboard_data.badges import badge_files
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.dataset_card import VERIFICATIONS_PREFIX, render_dataset_card
 from leaderboard_data.errors import ConflictError, FileNotInStoreError, RecordValidationError
+from leaderboard_data.quality import FRONTIER_PATH, add_quality_columns, frontier_parquet
+from leaderboard_data.quality_columns import QUALITY_DEFAULTS, QUALITY_FIELDS, quality_columns
 from leaderboard_data.ratings import (
     RATING_INPUT_COLUMNS,
     RATING_OPTIONAL_COLUMNS,
@@ -129,12 +131,24 @@ RESULT_SCHEMA: pa.Schema = pa.schema(
         ("cohort_protocol", pa.string()),
         ("phases_json", pa.string()),
         ("record_json", pa.string()),
+        *QUALITY_FIELDS,
     ]
 )
 RESULT_COLUMNS: list[str] = list(RESULT_SCHEMA.names)
 
 # What publishing needs to know about the results already there: ids, and the inputs of ratings and the card.
-_SUMMARY_COLUMNS = ["result_id", *RATING_INPUT_COLUMNS, *(c for c in RATING_OPTIONAL_COLUMNS if c in RESULT_COLUMNS)]
+_SUMMARY_COLUMNS = [
+    "result_id",
+    *RATING_INPUT_COLUMNS,
+    *(c for c in RATING_OPTIONAL_COLUMNS if c in RESULT_COLUMNS),
+    "quality_dataset",
+    "quality_metric",
+    "quality_value",
+    "quality_floor_passed",
+    "quality_note",
+    "queries",
+    "output_tokens",
+]
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -221,6 +235,7 @@ def result_to_row(result: Result) -> dict[str, Any]:
             "cohort_protocol": cohort_protocol_of(result),
             "phases_json": json.dumps([figure.to_dict() for figure in result.energy], sort_keys=True),
             "record_json": result.to_json(),
+            **quality_columns(result),
         }
     )
     return row
@@ -314,6 +329,7 @@ _ADDED_COLUMNS: dict[str, object] = {
     "source": "native",
     "cohort_protocol": "native",
     **{name: None for name, _ in _TOKEN_FIELDS},
+    **QUALITY_DEFAULTS,
 }
 
 
@@ -578,10 +594,14 @@ class ResultsPublisher:
         card = render_dataset_card(
             self.task_configs, summary, thresholds, repo_id=self.results_store.location, verifications=verifications
         )
-        return [
+        operations = [
             AddFile(THRESHOLDS_PATH, thresholds_to_json(thresholds).encode()),
             AddFile(CARD_PATH, card.encode()),
         ]
+        if not summary.empty:
+            rated = add_quality_columns(apply_ratings(summary, thresholds), self.task_configs)
+            operations.append(AddFile(FRONTIER_PATH, frontier_parquet(rated)))
+        return operations
 
     def _badge_operations(self, tasks: Sequence[str], new: Sequence[Result] = ()) -> list[AddFile]:
         """The badges (`leaderboard_data.badges`) of every model in these tasks, with `new` results joining them.
@@ -594,7 +614,8 @@ class ResultsPublisher:
         )
         frame = _to_frame(_concat_sorted([*tables.values(), results_to_table(list(new))], RESULT_SCHEMA))
         thresholds = compute_thresholds(frame, self.task_configs, self.rating_method, self.min_cohort_size)
-        files = badge_files(apply_ratings(frame, thresholds), self.task_configs)
+        rated = add_quality_columns(apply_ratings(frame, thresholds), self.task_configs)
+        files = badge_files(rated, self.task_configs)
         return [AddFile(path, content) for path, content in files.items()]
 
     def _differs(self, operation: AddFile) -> bool:

@@ -24,6 +24,7 @@ from leaderboard_data.configs import TaskConfig
 from leaderboard_data.dataset_card import VERIFICATIONS_PREFIX
 from leaderboard_data.errors import ConflictError, FileNotInStoreError, RecordValidationError
 from leaderboard_data.outbox_files import add_to_outbox
+from leaderboard_data.quality_agreement import QualityAgreement
 from leaderboard_data.records import EnergyFigure, Result, Verification
 from leaderboard_data.results import ResultsPublisher, read_parquet_bytes, table_to_parquet
 from leaderboard_data.stores.base import AddFile, CommitOperation, DeleteFile, Store
@@ -119,7 +120,11 @@ def build_verification(published: Result, remeasured: Result, comparison: Compar
     """The record of one re-measurement; its id follows from the result, the verifier and the re-run."""
     key = json.dumps([published.result_id, remeasured.worker_id, remeasured.result_id])
     p, r = comparison.published, comparison.remeasured
+    quality = QualityAgreement(published.quality, remeasured.quality)
     return Verification(
+        published_quality=quality.published.value if quality.published else None,
+        rescored_quality=quality.rescored.value if quality.rescored else None,
+        quality_agrees=quality.agrees,
         verification_id=hashlib.sha256(key.encode()).hexdigest()[:16],
         result_id=published.result_id,
         model_id=published.model_id,

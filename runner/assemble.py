@@ -10,7 +10,15 @@ from datetime import datetime
 from typing import Any
 
 from leaderboard_data.model_checks import size_class
-from leaderboard_data.records import CarbonCrossCheck, MeteredGpu, Result, TokenFigures, UnavailableMeter, utc_now
+from leaderboard_data.records import (
+    CarbonCrossCheck,
+    MeteredGpu,
+    Quality,
+    Result,
+    TokenFigures,
+    UnavailableMeter,
+    utc_now,
+)
 from runner.figures import Figures, wh_per_1k
 from runner.hardware import fingerprint, software_versions
 from runner.meters import CodecarbonMeter, EnergyMeter
@@ -101,6 +109,7 @@ def assemble_result(
     metered_gpus: list[MeteredGpu] | None = None,
     distinct_samples: int | None = None,
     tokens: TokenFigures | None = None,
+    quality: Quality | None = None,
 ) -> Result:
     """The validated Result. Unstable (no stars) when the scored CV stayed above `cv_max`. `outputs` counts every
     repetition's passes; `tokens` holds the per-token figures of a text generation run."""
@@ -152,4 +161,5 @@ def assemble_result(
         metered_gpus=metered_gpus or [],
         distinct_samples=distinct_samples,
         tokens=tokens,
+        quality=quality,
     )

@@ -45,8 +45,23 @@ def summary_table(result: Result) -> str:
         f"scored ({result.scored_device}): {result.scored_energy_wh_per_1k:.5g} Wh per 1,000 queries; "
         f"latency {result.latency_s_mean * 1000:.1f} ms mean, {result.latency_s_p95 * 1000:.1f} ms p95; "
         f"throughput {result.throughput_queries_per_s:.2f} queries/s; peak memory {result.peak_memory_mb:.0f} MB\n"
-        f"{_checks_line(result)}"
+        f"{_checks_line(result)}\n"
+        f"{_quality_line(result)}"
     )
+
+
+def _quality_line(result: Result) -> str:
+    """The quality of the run's own outputs, with its interval and floor, or why there is none."""
+    quality = result.quality
+    if quality is None:
+        return "quality: not scored"
+    if quality.value is None:
+        return f"quality: none ({quality.note})"
+    floor = (
+        "" if quality.floor is None else f"; floor {quality.floor:.3g}: {'passed' if quality.floor_passed else 'BELOW'}"
+    )
+    interval = f" [{quality.ci_low:.3g}, {quality.ci_high:.3g}]" if quality.ci_low is not None else ""
+    return f"quality: {quality.metric} {quality.value:.4g}{interval} over {quality.samples} samples{floor}"
 
 
 def _net(value: float | None, note: str | None) -> str:

@@ -23,6 +23,7 @@ from leaderboard_data.queue import SubmissionQuota
 from leaderboard_data.stores import LocalStore, Stores, open_stores
 from leaderboard_data.submission import submit_model
 from runner.meters.load_monitor import GATE_ENV, LoadGate
+from runner.quality_summary import DEMO_QUALITY_NOTE, frontier_summary
 from runner.tables import format_results, ranked_results
 from runner.worker import Worker, WorkerOptions
 from runner.zoo import build_model, write_dataset
@@ -142,7 +143,9 @@ def run_demo(stores: Stores, *, samples: int, repetitions: int) -> str:
         worker_id="demo-worker", exit_when_empty=True, poll_s=0.5, samples=samples, repetitions=repetitions
     )
     Worker(stores, task_configs, options).run()
-    return format_results(ranked_results(stores.results, task_configs, None), "table")
+    ranked = ranked_results(stores.results, task_configs, None)
+    quality = f"Energy-quality frontier per task:\n{frontier_summary(ranked)}\n\n{DEMO_QUALITY_NOTE}"
+    return format_results(ranked, "table") + "\n\n" + quality
 
 
 def run_demo_command(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from leaderboard_data.configs import Pipeline, TaskConfig
 from leaderboard_data.model_files import folder_parameters
-from leaderboard_data.records import ErrorKind, Result, utc_now
+from leaderboard_data.records import LOCAL_DATASET, ErrorKind, Result, utc_now
 from runner.assemble import RunFacts, assemble_result, load_check_summary
 from runner.errors import BenchmarkFailure
 from runner.figures import compute_figures
@@ -22,6 +22,7 @@ from runner.meters import EnergyMeter, MeterError, detect_meters, metered_gpus
 from runner.meters.load_monitor import LoadGate, LoadMonitor, gate_from_env, quiet_idle_from_env
 from runner.per_token import token_figures
 from runner.protocol import Measurement, PhaseClock, ProgressCallback, ProtocolSettings
+from runner.quality.outputs import score_run_outputs
 from runner.readings import DecodeMethod
 from runner.stats import NonPositiveReadingError
 from runner.tasks.base import BenchmarkTask
@@ -61,6 +62,8 @@ class BenchmarkSpec:
     """How long to wait for a quiet machine before failing as machine_busy; None: the config's."""
     quiet_idle_w: dict[str, float] | None = None
     """This machine's quiet idle power per device; None: ENERGY_SCORE_QUIET_IDLE_W (unset: no such check)."""
+    score_quality: bool = True
+    """Score the outputs' quality after measuring (off only to time the scoring's cost, bench/quality_overhead)."""
     """"gate" (re-measure contaminated windows, fail as machine_busy) or "record"; None: ENERGY_SCORE_LOAD_GATE."""
 
     def to_dict(self) -> dict[str, Any]:
@@ -256,8 +259,10 @@ def _execute(spec: BenchmarkSpec, measurement: Measurement) -> Result:
         except Exception as exc:
             raise classify_exception(exc, "load") from exc
 
+    dataset_path = spec.dataset_path or spec.task_config.dataset.path
+
     def read_samples() -> list[dict[str, Any]]:
-        return task.samples(spec.dataset_path or spec.task_config.dataset.path, spec.resolved_samples)
+        return task.samples(dataset_path, spec.resolved_samples)
 
     info, readings = measurement.measure(load, read_samples)
     scored = spec.scored_device
@@ -283,6 +288,11 @@ def _execute(spec: BenchmarkSpec, measurement: Measurement) -> Result:
     load_check = load_check_summary(
         measurement.loads, spec.resolved_load_gate, checks.foreign_cpu_share_max, measurement.remeasured
     )
+    quality = None
+    if spec.score_quality:
+        outputs_quality = score_run_outputs(task, dataset_path, measurement.predictions)
+        configured = dataset_path == spec.task_config.dataset.path
+        quality = outputs_quality.model_copy(update={"dataset": dataset_path if configured else LOCAL_DATASET})
     return assemble_result(
         facts,
         readings,
@@ -293,6 +303,7 @@ def _execute(spec: BenchmarkSpec, measurement: Measurement) -> Result:
         metered_gpus=metered_gpus(measurement.meters),
         distinct_samples=task.distinct_samples,
         tokens=token_figures(readings, figures) if spec.task_config.pipeline == Pipeline.TEXT_GENERATION else None,
+        quality=quality,
     )
 
 

@@ -172,6 +172,8 @@ class Measurement:
     sync: Callable[[], None] | None = None
     on_progress: ProgressCallback | None = None
     samples: list[dict[str, Any]] = field(default_factory=list)
+    predictions: list[Any] = field(default_factory=list)
+    """Per sample (index into `samples`), what its query answered in its repetition's first pass; None if none."""
     loads: list[WindowLoad] = field(default_factory=list)
     remeasured: int = 0
     _quiet_budget_s: float = 0.0
@@ -272,6 +274,7 @@ class Measurement:
         clock = PhaseClock(self.sync, counters)
         totals = QueryOutput()
         latencies: list[float] = []
+        predictions: list[Any] = []
         mark = self.monitor.begin() if self.monitor else None
         begin = self.edge()
         clock.open(first, begin)
@@ -284,6 +287,8 @@ class Measurement:
                 latencies.append(clock.since - query_start)
                 query_start = clock.since
                 _add(totals, out)
+                if not passes:
+                    predictions.append(out.prediction)
             passes += 1
             self.progress(f"repetition {index + 1}", passes, passes)
             if time.perf_counter() - begin >= self.settings.min_window_s:
@@ -317,6 +322,7 @@ class Measurement:
             outputs=outputs,
             first_phase=first_phase,
             first_phase_queries=first_queries,
+            predictions=predictions,
         )
 
     def _preprocess_window(self, part: list[dict[str, Any]]) -> tuple[Window, list[Any], int]:
@@ -395,6 +401,7 @@ class Measurement:
             for i, part in enumerate(parts):
                 reps.append(self.repetition(i, part, method))
                 self.progress("repetitions", i + 1, len(parts))
+            self.predictions = _predictions_by_sample(len(self.samples), reps)
             reps.extend(self._extra_repetitions(parts, reps, method, load_window))
             idle_after = self.idle()
         finally:
@@ -429,6 +436,16 @@ class Measurement:
             extra.append(self.repetition(index, parts[index % len(parts)], method))
             self.progress("extra repetitions", len(extra), len(extra))
         return extra
+
+
+def _predictions_by_sample(samples: int, reps: list[RepetitionReading]) -> list[Any]:
+    """The predictions of the repetitions over the disjoint slices, laid back onto the samples they answered."""
+    predictions: list[Any] = [None] * samples
+    for indices, rep in zip(slices(list(range(samples)), len(reps)), reps, strict=True):
+        for index, prediction in zip(indices, rep.predictions, strict=False):
+            if predictions[index] is None:
+                predictions[index] = prediction
+    return predictions
 
 
 def _probe_readings(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from leaderboard_data.records import Outputs
 from runner.meters.load_monitor import WindowLoad
@@ -85,6 +86,8 @@ class RepetitionReading:
     outputs: Outputs
     first_phase: Window | None = None
     first_phase_queries: int = 0
+    predictions: list[Any] = field(default_factory=list)
+    """The first pass's `QueryOutput.prediction` per query of the slice, in order: scored after measuring."""
 
 
 @dataclass(frozen=True)

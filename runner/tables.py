@@ -75,6 +75,31 @@ def _per_token(row: pd.Series) -> str:
     return f"{per_token:.4g} [{low:.3g}, {high:.3g}] x {row['output_tokens_per_query']:.4g} tokens"
 
 
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _quality(row: pd.Series) -> str:
+    """'accuracy 0.82 [0.79, 0.85]' (plus a frontier or floor mark), or '-' with no figure."""
+    value = row.get("quality_value")
+    if _missing(value):
+        return "-"
+    low, high = row.get("quality_ci_low"), row.get("quality_ci_high")
+    interval = "" if _missing(low) or _missing(high) else f" [{low:.3g}, {high:.3g}]"
+    mark = (
+        " BELOW FLOOR"
+        if bool(row.get("below_quality_floor"))
+        else (" F" if not _missing(row.get("on_frontier")) and bool(row.get("on_frontier")) else "")
+    )
+    return f"{row['quality_metric']} {value:.3g}{interval}{mark}"
+
+
+def _note(row: pd.Series) -> str:
+    """The rating note, then the quality note (the frontier verdict, or why there is no quality figure)."""
+    notes = [str(row["rating_note"] or ""), str(row.get("frontier_note") or ""), str(row.get("output_guard") or "")]
+    return "; ".join(note for note in notes if note and note != "on the frontier")
+
+
 def _table_for_task(task: str, frame: pd.DataFrame) -> str:
     per_token = "wh_per_1k_output_tokens" in frame.columns and bool(frame["wh_per_1k_output_tokens"].notna().any())
     rows = [
@@ -89,7 +114,8 @@ def _table_for_task(task: str, frame: pd.DataFrame) -> str:
             str(row["hardware_class"]),
             str(row["config_version"]),
             f"{int(row['samples'])}x{int(row['repetitions'])}",
-            str(row["rating_note"] or ""),
+            _quality(row),
+            _note(row),
         ]
         for _, row in frame.iterrows()
     ]
@@ -104,6 +130,7 @@ def _table_for_task(task: str, frame: pd.DataFrame) -> str:
         "hardware",
         "config",
         "samples",
+        "quality [95% CI]",
         "note",
     ]
     return f"== {task} ==\n" + _table(headers, rows)
@@ -132,6 +159,8 @@ def format_results(frame: pd.DataFrame, fmt: str) -> str:
         "95% interval; 'estimated' means a model of the hardware, not a counter. Stars: 5 = least energy, by "
         "quintile within task, hardware class (and size class for text generation); " + TIE_RULE_TEXT + ". "
         "Text generation also shows the energy per 1,000 output tokens and the output tokens per query, whose "
-        "product is the energy per query; the rank stays per query."
+        "product is the energy per query; the rank stays per query. Quality: the task's metric on the same run's "
+        "outputs, with its bootstrap interval; F = on the energy-quality frontier of its cohort (no model uses less "
+        "energy at equal or better quality); BELOW FLOOR = under the task's trivial baseline plus a margin."
     )
     return "\n\n".join(parts) + "\n\n" + legend

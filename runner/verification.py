@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from leaderboard_data.configs import TaskConfig, load_task_configs
 from leaderboard_data.errors import EnergyScoreError
 from leaderboard_data.model_checks import check_model, inspect_model_folder
+from leaderboard_data.quality_agreement import QualityAgreement
 from leaderboard_data.records import EnergyFigure, Result, Verification
 from leaderboard_data.results import load_result_records
 from leaderboard_data.stores import Stores, open_stores
@@ -174,6 +175,7 @@ def format_outcome(outcome: VerifyOutcome) -> list[str]:
         f"within_published_interval: {_yes(c.within_published_interval)}",
         f"intervals_overlap: {_yes(c.intervals_overlap)}",
         f"hardware_match: {_yes(c.hardware_match)} ({hardware})",
+        QualityAgreement(outcome.published.quality, outcome.remeasured.quality).text(),
     ]
 
 

@@ -87,6 +87,7 @@ def build_app(
                 )
                 summary = gr.Markdown(elem_classes="numbers-note")
                 energy_plot = gr.Plot(label="Energy against model size")
+                frontier_plot = gr.Plot(label="Energy against quality", elem_id="frontier-plot")
                 shown_models = gr.State([])
             with gr.Tab("Overview", id="overview"):
                 gr.Markdown(about.OVERVIEW)
@@ -198,6 +199,8 @@ def build_app(
         refresh_outputs = [*board_outputs, queue_table, model, stars_text, task]
         demo.load(refresh_all, board_inputs, refresh_outputs, api_name="refresh")
         demo.load(views.filters, task, [sizes, hardware, description], api_visibility="private")
+        demo.load(views.frontier, task, frontier_plot, api_visibility="private")
+        task.change(views.frontier, task, frontier_plot, api_name="frontier", show_progress="hidden")
         if refresh_s > 0:
             gr.Timer(refresh_s).tick(
                 refresh_all, board_inputs, refresh_outputs, api_visibility="private", show_progress="hidden"

@@ -64,6 +64,12 @@ PRECISION = Column("precision", "Precision", "str", "numeric precision of the we
 LATENCY = Column("latency", "Latency (s, mean)", "number", "mean latency of one query", "latency_s_mean")
 DATE = Column("date", "Date", "str", "when the measurement finished (UTC)", "finished_at")
 TASK = Column("task", "Task", "str", "standardized task")
+QUALITY = Column(
+    "quality", "Quality [95% CI]", "str", "the task's quality metric on the same run's outputs, with its interval"
+)
+FRONTIER = Column(
+    "frontier", "Energy-quality", "str", "◆ on the frontier, or who uses less energy at equal or better quality"
+)
 
 LEADERBOARD_COLUMNS: tuple[Column, ...] = (
     RANK,
@@ -73,6 +79,8 @@ LEADERBOARD_COLUMNS: tuple[Column, ...] = (
     ENERGY_CI,
     PER_TOKEN,
     OUTPUT_TOKENS,
+    QUALITY,
+    FRONTIER,
     SCORED_ON,
     GPU,
     CPU,
@@ -94,6 +102,8 @@ MODEL_COLUMNS: tuple[Column, ...] = (
     ENERGY_CI,
     PER_TOKEN,
     OUTPUT_TOKENS,
+    QUALITY,
+    FRONTIER,
     SCORED_ON,
     GPU,
     CPU,

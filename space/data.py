@@ -29,6 +29,7 @@ from leaderboard_data.stores import Stores
 from space import columns as C
 from space.escape import model_link
 from space.per_token import PER_TOKEN_COLUMNS
+from space.quality_view import frontier_text, quality_text
 from space.redact import redact_paths
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,16 @@ DEVICES = ("gpu", "cpu", "ram")
 PHASE_ORDER = ("load", "preprocess", "prefill", "decode", "forward", "denoise", "total")
 
 # Raw columns kept beside the display columns of a task frame, for filtering, sorting and plots.
+QUALITY_INPUTS = (
+    "quality_metric",
+    "quality_value",
+    "quality_ci_low",
+    "quality_ci_high",
+    "quality_note",
+    "below_quality_floor",
+    "on_frontier",
+    "frontier_note",
+)
 RAW_KEEP = (
     "result_id",
     "model_id",
@@ -64,6 +75,7 @@ RAW_KEEP = (
     "config_version",
     "accelerator_name",
     "phases_json",
+    *QUALITY_INPUTS,
 )
 
 
@@ -90,6 +102,7 @@ _DISPLAY_INPUTS = (
     "wh_per_1k_output_tokens",
     "output_tokens_per_query",
     "finished_at",
+    *QUALITY_INPUTS,
 )
 
 
@@ -274,6 +287,8 @@ def _task_display_frame(group: pd.DataFrame) -> pd.DataFrame:
         ],
         C.PER_TOKEN.label: [sig(r.get("wh_per_1k_output_tokens")) for r in records],
         C.OUTPUT_TOKENS.label: [sig(r.get("output_tokens_per_query")) for r in records],
+        C.QUALITY.label: [quality_text(r) for r in records],
+        C.FRONTIER.label: [frontier_text(r) for r in records],
         C.SCORED_ON.label: [
             f"{str(r['scored_device']).upper()}, {measured_word(r.get('scored_energy_measured'))}" for r in records
         ],

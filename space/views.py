@@ -16,6 +16,7 @@ from space import columns as C
 from space.escape import escape_markdown, model_link
 from space.label import label_info, label_png, render_label
 from space.per_token import per_token_text
+from space.quality_view import energy_vs_quality, quality_description
 
 _LABEL_DIR = Path(tempfile.gettempdir()) / "energy-score-labels"
 
@@ -49,7 +50,21 @@ class Views:
         description = f"**{escape_markdown(config.title)}** (config {config.config_version}): " + escape_markdown(
             config.description
         )
+        description += quality_description(config, demo_data=self.uses_demo_data(task))
         return gr.update(choices=sizes, value=[]), gr.update(choices=hardware, value=[]), description
+
+    def uses_demo_data(self, task: str) -> bool:
+        """The task's inputs are the embedded default's generated copy, not the configured dataset."""
+        config = self.configs.get(task)
+        return config is not None and self.source.stores.dataset_path(config) != config.dataset.path
+
+    def frontier(self, task: str) -> Any:
+        """The task's energy per query (log) against quality, with the Pareto frontier drawn."""
+        rows = data.filter_task_frame(self.source.snapshot().task_frame(task), data.ViewFilter("", (), (), "", False))
+        title = f"{self.title(task)}: energy against quality"
+        if self.uses_demo_data(task):
+            title += " (demo data)"
+        return energy_vs_quality(rows, title, self.configs.get(task))
 
     def model(self, model_id: str | None) -> tuple[pd.DataFrame, Any, str]:
         """A model's figures on every task and the choice of one of its results."""
@@ -96,7 +111,8 @@ class Views:
         caption = (
             f"{row[C.ENERGY.label]:g} Wh per 1,000 queries ({row[C.SCORED_ON.label]}), 95% interval "
             f"{row[C.ENERGY_CI.label]}, on {escape_markdown(row[C.HARDWARE.label])}, config "
-            f"{escape_markdown(row['config_version'])}, {row[C.METERS.label]}."
+            f"{escape_markdown(row['config_version'])}, {row[C.METERS.label]}. Quality: "
+            f"{escape_markdown(row[C.QUALITY.label])}; {escape_markdown(row[C.FRONTIER.label] or 'not compared')}."
         )
         tokens = per_token_text(row)
         caption += f"\n\n{tokens}" if tokens else ""

@@ -33,6 +33,10 @@ def test_demo_twice_reuses_what_is_there(tmp_path: Path, monkeypatch: pytest.Mon
     stable = int((~classifiers["unstable"].astype(bool)).sum())
     assert (f"cohort too small ({stable} of 5)" in first) if stable else ("unstable" in first)
     assert sorted(frame["model_id"]) == sorted(m.model_id for m in models)
+    # the demo says what its quality figures mean, and names each task's frontier or why there is none
+    assert "Energy-quality frontier per task:" in first and demo.DEMO_QUALITY_NOTE in first
+    assert "text_generation: no quality figure (none yet; the configured dataset holds prompts only" in first
+    assert "text_classification: on the frontier:" in first
     revision = stores.requests.revision()
 
     second = demo.run_demo(stores, samples=2, repetitions=2)

@@ -84,6 +84,9 @@ def test_the_real_report_maps_to_an_imported_estimated_single_run_result() -> No
     assert provenance["protocol_differences"] == []
     assert provenance["cohort_protocol"] == "native"  # 1,000 samples at batch size 1: the native protocol
     assert result.latency_s_mean == pytest.approx(data["report"]["forward"]["latency"]["total"] / 1000)
+    # the report holds no model outputs: no quality figure, and the result says why
+    assert result.quality is not None and result.quality.value is None and result.quality.metric == "accuracy"
+    assert result.quality.note is not None and "no model outputs" in result.quality.note
 
 
 def test_a_different_workload_gets_its_own_cohort_with_the_differences_named() -> None:

@@ -297,9 +297,10 @@ def test_datasets_load_offline_with_the_real_columns(tmp_path: Path, pipeline: P
     )
     folder = write_text_dataset(pipeline, tmp_path / "data", num_rows=30, seed=3)
     rows = datasets.load_dataset(str(folder), split="train")
-    assert sorted(rows.column_names) == sorted(config.dataset.columns.values())
+    references = config.quality.columns.values() if config.quality is not None else []
+    assert sorted(rows.column_names) == sorted({*config.dataset.columns.values(), *references})
     assert len(rows) == 30
-    lengths = {sum(len(row[column].split()) for column in rows.column_names) for row in rows}
+    lengths = {sum(len(row[column].split()) for column in config.dataset.columns.values()) for row in rows}
     assert len(lengths) > 3  # varied lengths
     again = write_text_dataset(pipeline, tmp_path / "again", num_rows=30, seed=3)
     assert (again / "data").iterdir().__next__().read_bytes() == next((folder / "data").iterdir()).read_bytes()

@@ -110,6 +110,8 @@ def test_verify_prints_one_figure_per_line_and_publishes_on_matching_hardware(ve
     assert lines["within_published_interval"] in ("yes", "no") and lines["intervals_overlap"] in ("yes", "no")
     assert lines["hardware_match"].startswith("yes")
     assert lines["verification"].endswith("published")
+    # the re-run's outputs are scored again: the same queries on the same samples give the same quality
+    assert lines["quality"].startswith("published accuracy") and lines["quality"].endswith(": agrees")
 
     other = _lines(verified["other"])
     assert other["hardware_match"].startswith("no (another-class vs cpu-verify-test)")

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from leaderboard_data.configs import GENERATIVE_PIPELINES, Pipeline, TaskConfig
 from leaderboard_data.errors import EnergyScoreError
-from leaderboard_data.records import EnergyFigure, HardwareFingerprint, Outputs, Result, UnavailableMeter
+from leaderboard_data.records import EnergyFigure, HardwareFingerprint, Outputs, Quality, Result, UnavailableMeter
 
 MAX_REPORT_BYTES = 10 * 2**20
 MAX_PHASE_KWH = 1e6
@@ -55,6 +55,7 @@ _PHASES = {
 }
 _INFERENCE_SETS = ({"forward"}, {"prefill", "decode"}, {"call"})
 _PRECISIONS = {None: "float32", "float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
+IMPORTED_QUALITY_NOTE = "an imported optimum-benchmark report carries no model outputs, so it has no quality figure"
 _SOURCES = {
     "gpu": "codecarbon_nvml (optimum-benchmark)",
     "cpu": "codecarbon_cpu (optimum-benchmark; RAPL or TDP model, the report does not say which)",
@@ -451,4 +452,9 @@ def _result(
         worker_id=f"import:{submitter}"[:200],
         source=f"imported (optimum-benchmark {short_version})",
         provenance=provenance(report, config),
+        quality=Quality(
+            metric=config.quality.metric if config.quality else "none",
+            direction=config.quality.direction if config.quality else "higher",
+            note=IMPORTED_QUALITY_NOTE,
+        ),
     )

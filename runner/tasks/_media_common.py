@@ -286,6 +286,8 @@ class PhaseStreamer(BaseStreamer):
         self._seen_prompt = False
         self.prompt_tokens = 0
         self.new_tokens = 0
+        self.sequence: torch.Tensor | None = None
+        """The first sequence `generate` returned, set after it (the output to score for quality)."""
 
     def put(self, value: torch.Tensor) -> None:
         if not self._seen_prompt:
@@ -307,7 +309,7 @@ def generate_with_phases(
     """Greedy `generate` of exactly `args.max_new_tokens` (min = max in the configs), marking decode on the way."""
     streamer = PhaseStreamer(mark)
     with torch.inference_mode():
-        model.generate(
+        output = model.generate(
             **inputs,
             max_new_tokens=args.max_new_tokens,
             min_new_tokens=args.min_new_tokens,
@@ -317,6 +319,9 @@ def generate_with_phases(
             streamer=streamer,
             **extra,
         )
+    sequences = output if isinstance(output, torch.Tensor) else getattr(output, "sequences", None)
+    if isinstance(sequences, torch.Tensor) and streamer.new_tokens:
+        streamer.sequence = sequences[0, -streamer.new_tokens :]
     return streamer
 
 

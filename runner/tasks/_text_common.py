@@ -259,8 +259,10 @@ class GenerativeTextTask(TransformersTextTask):
             raise BenchmarkFailure(ErrorKind.INTERNAL, f"config {self.config.task} has no 'generation' section")
         return self.config.generation
 
-    def _generate(self, prepared: PreparedGeneration, max_new: int, min_new: int, streamer: BaseStreamer | None) -> int:
-        """Run `generate`; returns how many tokens it produced.
+    def _generate(
+        self, prepared: PreparedGeneration, max_new: int, min_new: int, streamer: BaseStreamer | None
+    ) -> torch.Tensor:
+        """Run `generate`; returns the new tokens it produced (the first sequence's).
 
         `max_new_tokens`/`min_new_tokens` take precedence over a model's own `max_length`/`min_length` defaults.
         """
@@ -277,7 +279,7 @@ class GenerativeTextTask(TransformersTextTask):
                 pad_token_id=pad_token_id(self.tokenizer),
                 streamer=streamer,
             )
-        return int(output.shape[-1]) - self._start_length(prepared)
+        return output[0, self._start_length(prepared) :]
 
     @abstractmethod
     def _start_length(self, prepared: PreparedGeneration) -> int:
@@ -285,11 +287,16 @@ class GenerativeTextTask(TransformersTextTask):
 
     def run(self, prepared: PreparedGeneration, mark: PhaseMarker) -> QueryOutput:
         produced = self._generate(prepared, prepared.max_new_tokens, prepared.min_new_tokens, _DecodeMarker(mark))
-        return QueryOutput(input_tokens=prepared.input_tokens, output_tokens=produced)
+        return QueryOutput(
+            input_tokens=prepared.input_tokens, output_tokens=int(produced.shape[-1]), prediction=produced
+        )
 
     def run_first_phase_only(self, prepared: PreparedGeneration) -> QueryOutput:
         produced = self._generate(prepared, 1, min(prepared.min_new_tokens, 1), None)
-        return QueryOutput(input_tokens=prepared.input_tokens, output_tokens=produced)
+        return QueryOutput(input_tokens=prepared.input_tokens, output_tokens=int(produced.shape[-1]))
+
+    def decode_prediction(self, prediction: Any) -> Any:
+        return str(self.tokenizer.decode(prediction, skip_special_tokens=True)).strip()
 
 
 def pad_token_id(tokenizer: PreTrainedTokenizerBase) -> int | None:

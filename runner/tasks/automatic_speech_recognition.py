@@ -45,13 +45,14 @@ class SpeechRecognitionTask(BenchmarkTask):
     phases = ("prefill", "decode")
 
     def load(self) -> LoadedModelInfo:
-        from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
+        from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor, AutoTokenizer
 
         self.model = load_transformers_model(
             AutoModelForSpeechSeq2Seq, self.model_dir, "speech recognition", self.device, self.precision
         )
         processor = AutoProcessor.from_pretrained(self.model_dir)
         self.feature_extractor = getattr(processor, "feature_extractor", processor)
+        self.tokenizer = getattr(processor, "tokenizer", None) or AutoTokenizer.from_pretrained(self.model_dir)
         sampling_rate = getattr(self.feature_extractor, "sampling_rate", None)
         if not isinstance(sampling_rate, int):
             raise BenchmarkFailure(
@@ -86,7 +87,12 @@ class SpeechRecognitionTask(BenchmarkTask):
     def run(self, prepared: SpeechInput, mark: PhaseMarker) -> QueryOutput:
         args = generation_args(self.config)
         streamer = generate_with_phases(self.model, prepared.inputs, args, mark, **self.generate_extra)
-        return self._output(prepared, streamer.prompt_tokens, streamer.new_tokens)
+        output = self._output(prepared, streamer.prompt_tokens, streamer.new_tokens)
+        output.prediction = streamer.sequence
+        return output
+
+    def decode_prediction(self, prediction: Any) -> Any:
+        return str(self.tokenizer.decode(prediction, skip_special_tokens=True)).strip()
 
     def run_first_phase_only(self, prepared: SpeechInput) -> QueryOutput:
         args = first_token_only(generation_args(self.config))

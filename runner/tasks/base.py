@@ -27,6 +27,9 @@ class QueryOutput:
     output_tokens: int = 0
     images: int = 0
     audio_seconds: float = 0.0
+    prediction: Any = None
+    """What the query answered, in its cheapest form (a label name, a score, token ids): kept for quality
+    scoring after the measured windows, where `BenchmarkTask.decode_prediction` turns it into what is scored."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,14 @@ class BenchmarkTask(ABC):
     @abstractmethod
     def run(self, prepared: Any, mark: PhaseMarker) -> QueryOutput:
         """Run all inference phases of one query; call `mark(phase)` when entering each phase after the first."""
+
+    def decode_prediction(self, prediction: Any) -> Any:
+        """The scored form of a query's `prediction` (e.g. token ids decoded to text); run after measuring."""
+        return prediction
+
+    def label_names(self) -> list[str] | None:
+        """A classifier's label names, to map onto the dataset's labels by name; None for other tasks."""
+        return None
 
     def run_first_phase_only(self, prepared: Any) -> QueryOutput:
         """Run only the first phase of a query (prefill: one new token). Two-phase tasks override this."""

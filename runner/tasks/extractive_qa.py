@@ -42,4 +42,4 @@ class ExtractiveQATask(TransformersTextTask):
             end = start + int(outputs.end_logits[0, start:].argmax())
         span = prepared.inputs["input_ids"][0, start : end + 1]
         self.last_answer = str(self.tokenizer.decode(span, skip_special_tokens=True))
-        return QueryOutput(input_tokens=prepared.input_tokens)
+        return QueryOutput(input_tokens=prepared.input_tokens, prediction=self.last_answer)

@@ -28,7 +28,13 @@ class ImageCaptioningTask(ImageInputTask):
     phases = ("prefill", "decode")
 
     def load(self) -> LoadedModelInfo:
-        from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoProcessor, ProcessorMixin
+        from transformers import (
+            AutoImageProcessor,
+            AutoModelForImageTextToText,
+            AutoProcessor,
+            AutoTokenizer,
+            ProcessorMixin,
+        )
 
         self.model = load_transformers_model(
             AutoModelForImageTextToText, self.model_dir, "image captioning", self.device, self.precision
@@ -39,6 +45,8 @@ class ImageCaptioningTask(ImageInputTask):
         self.processor = (
             processor if isinstance(processor, ProcessorMixin) else AutoImageProcessor.from_pretrained(self.model_dir)
         )
+        tokenizer = getattr(self.processor, "tokenizer", None)
+        self.tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(self.model_dir)
         return self.image_model_info()
 
     def preprocess(self, sample: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -46,7 +54,12 @@ class ImageCaptioningTask(ImageInputTask):
 
     def run(self, prepared: dict[str, torch.Tensor], mark: PhaseMarker) -> QueryOutput:
         streamer = generate_with_phases(self.model, prepared, generation_args(self.config), mark)
-        return QueryOutput(input_tokens=streamer.prompt_tokens, output_tokens=streamer.new_tokens)
+        return QueryOutput(
+            input_tokens=streamer.prompt_tokens, output_tokens=streamer.new_tokens, prediction=streamer.sequence
+        )
+
+    def decode_prediction(self, prediction: Any) -> Any:
+        return str(self.tokenizer.decode(prediction, skip_special_tokens=True)).strip()
 
     def run_first_phase_only(self, prepared: dict[str, torch.Tensor]) -> QueryOutput:
         streamer = generate_with_phases(self.model, prepared, first_token_only(generation_args(self.config)), None)

@@ -32,5 +32,12 @@ class ImageClassificationTask(ImageInputTask):
 
     def run(self, prepared: dict[str, torch.Tensor], mark: PhaseMarker) -> QueryOutput:
         with torch.inference_mode():
-            self.model(**prepared)
-        return QueryOutput()
+            logits = self.model(**prepared).logits
+        return QueryOutput(prediction=int(logits[0].argmax()))
+
+    def decode_prediction(self, prediction: Any) -> Any:
+        names: dict[Any, Any] = dict(self.model.config.id2label or {})
+        return str(names.get(prediction, prediction))
+
+    def label_names(self) -> list[str] | None:
+        return [str(name) for name in (self.model.config.id2label or {}).values()]

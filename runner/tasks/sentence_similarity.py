@@ -165,7 +165,7 @@ class SentenceSimilarityTask(BenchmarkTask):
         with torch.inference_mode():
             first, second = self.encoder.embed(prepared.first), self.encoder.embed(prepared.second)
             self.last_similarity = float(torch.nn.functional.cosine_similarity(first, second)[0])
-        return QueryOutput(input_tokens=prepared.input_tokens)
+        return QueryOutput(input_tokens=prepared.input_tokens, prediction=self.last_similarity)
 
 
 def _token_count(features: Features) -> int:

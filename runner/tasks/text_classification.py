@@ -35,4 +35,7 @@ class TextClassificationTask(TransformersTextTask):
         label_id = int(logits[0].argmax())
         names: dict[Any, Any] = dict(self.model.config.id2label or {})
         self.last_label = str(names.get(label_id, label_id))
-        return QueryOutput(input_tokens=prepared.input_tokens)
+        return QueryOutput(input_tokens=prepared.input_tokens, prediction=self.last_label)
+
+    def label_names(self) -> list[str] | None:
+        return [str(name) for name in (self.model.config.id2label or {}).values()]

@@ -149,30 +149,84 @@ def _generation_row(rng: random.Random) -> dict[str, str]:
 
 
 def _summarization_row(rng: random.Random) -> dict[str, str]:
-    return {"text": _paragraph(rng, 3, 8)}
+    text = _paragraph(rng, 3, 8)
+    return {"text": text, "summary": text.split(". ")[0].rstrip(".") + "."}
 
 
 def _classification_row(rng: random.Random) -> dict[str, str]:
-    opinion = rng.choice(_POSITIVE if rng.random() < 0.5 else _NEGATIVE)
-    return {"text": f"{_paragraph(rng, 0, 2)} Honestly, it was {opinion} from start to finish.".strip()}
+    """A review whose last sentence carries the opinion; `label` names it as the demo classifiers' id2label do."""
+    positive = rng.random() < 0.5
+    opinion = rng.choice(_POSITIVE if positive else _NEGATIVE)
+    text = f"{_paragraph(rng, 0, 2)} Honestly, it was {opinion} from start to finish.".strip()
+    return {"text": text, "label": "POSITIVE" if positive else "NEGATIVE"}
 
 
-def _qa_row(rng: random.Random) -> dict[str, str]:
+def _qa_row(rng: random.Random) -> dict[str, Any]:
     subject, verb, obj = _noun_phrase(rng), rng.choice(_VERBS), _noun_phrase(rng)
     fact = f"{subject[0].upper()}{subject[1:]} {verb} {obj}."
     sentences = [_sentence(rng) for _ in range(rng.randint(1, 4))]
     sentences.insert(rng.randint(0, len(sentences)), fact)
-    return {"question": f"What was {verb} by {subject}?", "context": " ".join(sentences)}
+    context = " ".join(sentences)
+    start = context.index(fact) + len(fact) - len(obj) - 1
+    return {
+        "question": f"What was {verb} by {subject}?",
+        "context": context,
+        "answers": {"text": [obj], "answer_start": [start]},
+    }
 
 
-def _similarity_row(rng: random.Random) -> dict[str, str]:
-    first = _sentence(rng)
-    paraphrase = first.replace("The ", "A ", 1).rstrip(".") + ", people said."
-    second = paraphrase if rng.random() < 0.5 else _sentence(rng)
-    return {"sentence1": first, "sentence2": second}
+# Meaning-preserving word swaps: a paraphrase shares almost no word with its sentence, while a distractor shares
+# the template and the adjectives but means something else, so word overlap ranks the pairs the wrong way round
+# and only an encoder that models meaning ranks them right.
+_SYNONYMS = {
+    **dict(
+        zip(
+            _words("quiet old small bright careful young heavy"),
+            _words("silent aged little shiny cautious youthful weighty"),
+            strict=True,
+        )
+    ),
+    **dict(
+        zip(
+            _words("river farmer engineer city garden teacher train library"),
+            _words("stream grower technician town yard instructor locomotive bookstore"),
+            strict=True,
+        )
+    ),
+    **dict(
+        zip(
+            _words("repaired built cleaned studied found moved"),
+            _words("fixed constructed washed examined discovered relocated"),
+            strict=True,
+        )
+    ),
+}
+_SIMILAR_ADJECTIVES = tuple(a for a in _ADJECTIVES if a in _SYNONYMS)
+_SIMILAR_NOUNS = tuple(n for n in _NOUNS if n in _SYNONYMS)
+_SIMILAR_VERBS = tuple(v for v in _VERBS if v in _SYNONYMS)
+_DISTRACTOR_NOUNS = tuple(n for n in _NOUNS if n not in _SYNONYMS)
+_DISTRACTOR_VERBS = tuple(v for v in _VERBS if v not in _SYNONYMS)
 
 
-_ROW_MAKERS: dict[Pipeline, Callable[[random.Random], dict[str, str]]] = {
+def _similarity_row(rng: random.Random) -> dict[str, Any]:
+    """A pair with a gold similarity `score` (0 to 5, as in STS-B): a paraphrase in other words (5) or a sentence
+    of the same template with other nouns and verb (0 to 1)."""
+    adjective, noun, verb = rng.choice(_SIMILAR_ADJECTIVES), rng.choice(_SIMILAR_NOUNS), rng.choice(_SIMILAR_VERBS)
+    other_adjective, other_noun = rng.choice(_SIMILAR_ADJECTIVES), rng.choice(_SIMILAR_NOUNS)
+    place = f" {rng.choice(_PLACES)}" if rng.random() < 0.6 else ""  # the same in both sentences of the pair
+    first = f"The {adjective} {noun} {verb} the {other_adjective} {other_noun}{place}."
+    if rng.random() < 0.5:
+        words = (_SYNONYMS[w] for w in (adjective, noun, verb, other_adjective, other_noun))
+        second = "A {} {} {} a {} {}".format(*words) + f"{place}."
+        return {"sentence1": first, "sentence2": second, "score": 5.0}
+    second = (
+        f"The {adjective} {rng.choice(_DISTRACTOR_NOUNS)} {rng.choice(_DISTRACTOR_VERBS)} "
+        f"the {other_adjective} {rng.choice(_DISTRACTOR_NOUNS)}{place}."
+    )
+    return {"sentence1": first, "sentence2": second, "score": round(rng.uniform(0.0, 1.0), 2)}
+
+
+_ROW_MAKERS: dict[Pipeline, Callable[[random.Random], dict[str, Any]]] = {
     Pipeline.TEXT_GENERATION: _generation_row,
     Pipeline.SUMMARIZATION: _summarization_row,
     Pipeline.EXTRACTIVE_QA: _qa_row,
@@ -182,7 +236,8 @@ _ROW_MAKERS: dict[Pipeline, Callable[[random.Random], dict[str, str]]] = {
 
 
 def write_text_dataset(pipeline: Pipeline, out_dir: Path, num_rows: int, *, seed: int = 0) -> Path:
-    """Write `num_rows` deterministic rows with the columns of the real EnergyStarAI dataset of `pipeline`.
+    """Write `num_rows` deterministic rows with the columns of the real EnergyStarAI dataset of `pipeline`, and
+    the reference columns its config's quality metric reads (demo data: labels that follow from the generator).
 
     The folder holds `data/train-00000-of-00001.parquet`, so `datasets.load_dataset(str(out_dir), split="train")`
     reads it offline. Returns `out_dir`.
@@ -203,7 +258,7 @@ def _tokenizer_corpus() -> list[str]:
     """The fixed corpus every zoo tokenizer is trained on (independent of the model seed)."""
     rng = random.Random("tokenizer-corpus")
     lines = [maker(rng) for maker in _ROW_MAKERS.values() for _ in range(60)]
-    corpus = [value for row in lines for value in row.values()]
+    corpus = [value for row in lines for value in row.values() if isinstance(value, str)]
     corpus += [" ".join(words) for words in (_ADJECTIVES, _NOUNS, _VERBS, _POSITIVE, _NEGATIVE)]
     corpus.append(" ".join(string.ascii_letters + string.digits + string.punctuation))
     return corpus

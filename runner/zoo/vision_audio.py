@@ -372,6 +372,23 @@ def _synthetic_image(rng: np.random.Generator) -> Image.Image:
     return image
 
 
+def _labelled_image(rng: np.random.Generator) -> tuple[Image.Image, str]:
+    """A synthetic image with one large shape in a named colour on top; its label names it ("red circle"), as the
+    demo classifiers' id2label do (demo data: the label follows from how the image was drawn)."""
+    image = _synthetic_image(rng)
+    color, shape = COLORS[int(rng.integers(len(COLORS)))], SHAPES[int(rng.integers(len(SHAPES)))]
+    width, height = image.size
+    box = (width // 4, height // 4, 3 * width // 4, 3 * height // 4)
+    draw = ImageDraw.Draw(image)
+    if shape == "circle":
+        draw.ellipse(box, fill=color)
+    elif shape == "square":
+        draw.rectangle(box, fill=color)
+    else:
+        draw.polygon([(box[0], box[3]), ((box[0] + box[2]) // 2, box[1]), (box[2], box[3])], fill=color)
+    return image, f"{color} {shape}"
+
+
 def wav_bytes(samples: np.ndarray, sampling_rate: int) -> bytes:
     """Mono float samples in [-1, 1] as a 16-bit PCM WAV file."""
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
@@ -411,6 +428,11 @@ def _dataset(pipeline: Pipeline, num_rows: int, rng: np.random.Generator) -> Any
         return table.cast_column("audio", datasets.Audio(sampling_rate=AUDIO_SAMPLING_RATE))
     if pipeline == Pipeline.IMAGE_GENERATION:
         return datasets.Dataset.from_dict({"prompt": [_synthetic_prompt(rng) for _ in range(num_rows)]})
+    if pipeline == Pipeline.IMAGE_CLASSIFICATION:
+        labelled = [_labelled_image(rng) for _ in range(num_rows)]
+        features = datasets.Features({"image": datasets.Image(), "label": datasets.Value("string")})
+        columns = {"image": [image for image, _ in labelled], "label": [label for _, label in labelled]}
+        return datasets.Dataset.from_dict(columns, features=features)
     images = [_synthetic_image(rng) for _ in range(num_rows)]
     return datasets.Dataset.from_dict({"image": images}, features=datasets.Features({"image": datasets.Image()}))
 
