@@ -8,6 +8,8 @@ CUDA_VISIBLE_DEVICES the way the driver does (ordinals into CUDA's order, GPU UU
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -19,8 +21,9 @@ import pynvml
 import pytest
 
 from leaderboard_data.records import MeteredGpu
-from runner.meters import NullMeter, NvmlMeter, detect_meters, metered_gpus
-from runner.meters.nvml import COUNTER_SOURCE, POWER_SOURCE, NvmlError, NvmlLibraryError
+from runner.meters import NullMeter, NvmlMeter, detect_meters, gpu_process_lister, metered_gpus
+from runner.meters.load_monitor import LoadMonitor
+from runner.meters.nvml import COUNTER_SOURCE, POWER_SOURCE, GpuProcess, NvmlError, NvmlLibraryError
 
 _ERRORS = (
     "NVML_ERROR_NOT_SUPPORTED",
@@ -28,6 +31,7 @@ _ERRORS = (
     "NVML_ERROR_DRIVER_NOT_LOADED",
     "NVML_ERROR_NOT_FOUND",
     "NVML_ERROR_INVALID_ARGUMENT",
+    "NVML_DEVICE_MIG_ENABLE",
 )
 
 
@@ -45,6 +49,9 @@ class FakeGpu:
     name: str = "NVIDIA H200"
     limit_mw: int = 700_000
     mig: list[str] = field(default_factory=list)
+    mig_mode: int = pynvml.NVML_DEVICE_MIG_DISABLE
+    processes: list[tuple[int, str]] = field(default_factory=list)
+    """(pid, 'compute' or 'graphics') of each process NVML lists on this GPU."""
 
 
 class FakeNode:
@@ -96,6 +103,13 @@ class FakeNode:
         fake.nvmlDeviceGetEnforcedPowerLimit.side_effect = lambda h: self._gpu(h).limit_mw
         fake.nvmlDeviceGetTotalEnergyConsumption.side_effect = self.counter_mj
         fake.nvmlDeviceGetPowerUsage.side_effect = lambda h: int(self._gpu(h).power_w * 1000)
+        fake.nvmlDeviceGetMigMode.side_effect = lambda h: [self._gpu(h).mig_mode, self._gpu(h).mig_mode]
+        fake.nvmlDeviceGetComputeRunningProcesses.side_effect = lambda h: self._running(h, "compute")
+        fake.nvmlDeviceGetGraphicsRunningProcesses.side_effect = lambda h: self._running(h, "graphics")
+
+    def _running(self, handle: str, kind: str) -> list[SimpleNamespace]:
+        """NVML's process records (pid, usedGpuMemory) of one kind on one GPU."""
+        return [SimpleNamespace(pid=pid, usedGpuMemory=1 << 30) for pid, k in self._gpu(handle).processes if k == kind]
 
     # --- CUDA, as torch sees it ---
     def _visible(self) -> list[SimpleNamespace]:
@@ -226,6 +240,20 @@ def test_a_mig_device_reached_without_the_variable_is_refused(node: FakeNode) ->
     meter = NvmlMeter(synchronize=False)
     assert not meter.is_available()
     assert "MIG instance" in meter.unavailable()[0].reason
+
+
+def test_a_gpu_in_mig_mode_is_refused_whatever_cuda_reports(node: FakeNode) -> None:
+    """MIG mode is read on the resolved handle, not only guessed from CUDA_VISIBLE_DEVICES or a MIG- UUID."""
+    node.gpus[5].mig_mode = pynvml.NVML_DEVICE_MIG_ENABLE
+    meter = NvmlMeter(synchronize=False)
+    assert not meter.is_available()
+    assert "is in MIG mode" in meter.unavailable()[0].reason
+
+
+def test_a_gpu_without_mig_support_is_metered(node: FakeNode, fake_nvml: mock.MagicMock) -> None:
+    fake_nvml.nvmlDeviceGetMigMode.side_effect = pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+    meter = NvmlMeter(synchronize=False)
+    assert meter.is_available(), meter.unavailable()
 
 
 def test_uuid_and_pci_address_that_disagree_are_never_guessed(node: FakeNode) -> None:
@@ -386,3 +414,76 @@ def test_the_mapping_probe_reports_each_torch_device(
     assert report["CUDA_VISIBLE_DEVICES"] == "2,0" and len(report["nvml_uuids"]) == 8
     assert [(row["torch"], row["nvml_index"]) for row in report["torch"]] == [("cuda:0", 7), ("cuda:1", 5)]
     assert all(row["uuid"] == f"GPU-{row['cuda_uuid']}" and row["power_limit_w"] == 700.0 for row in report["torch"])
+
+
+# --- co-tenants: the processes on the metered GPU ------------------------------------------------------------------
+
+
+def test_processes_on_the_metered_gpu_are_listed_and_no_others(node: FakeNode, fake_nvml: mock.MagicMock) -> None:
+    node.gpus[5].processes = [(4242, "compute"), (4343, "graphics")]
+    node.gpus[0].processes = [(5151, "compute")]  # another GPU of the node: not billed to the model
+    meter = NvmlMeter(synchronize=False)
+    assert meter.is_available()
+    listed = meter.processes()
+    uuid = f"GPU-{node.gpus[5].uuid}"
+    assert listed == [GpuProcess(4242, uuid, "compute"), GpuProcess(4343, uuid, "graphics")]
+    assert fake_nvml.nvmlInit.call_count == fake_nvml.nvmlShutdown.call_count + 1  # the meter's own stays open
+
+
+def test_a_gpu_that_cannot_list_graphics_processes_lists_compute_ones(
+    node: FakeNode, fake_nvml: mock.MagicMock
+) -> None:
+    node.gpus[5].processes = [(4242, "compute")]
+    fake_nvml.nvmlDeviceGetGraphicsRunningProcesses.side_effect = pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+    meter = NvmlMeter(synchronize=False)
+    assert meter.is_available()
+    assert [p.pid for p in meter.processes()] == [4242]
+
+
+def _load_monitor(meter: NvmlMeter) -> LoadMonitor:
+    lister = gpu_process_lister([meter])
+    assert lister is not None
+    return LoadMonitor(math.inf, gpu_processes=lister)  # the CPU share never trips: only the GPU decides here
+
+
+def test_a_co_tenant_on_the_metered_gpu_contaminates_the_window(node: FakeNode) -> None:
+    """This benchmark's own process on the GPU is fine; another process (the parent shell here, outside this
+    process tree) makes the window contaminated, whether it was there at the start or only at the end."""
+    meter = NvmlMeter(synchronize=False)
+    assert meter.is_available()
+    monitor = _load_monitor(meter)
+    node.gpus[5].processes = [(os.getpid(), "compute")]
+    assert not monitor.end(monitor.begin()).contaminated
+
+    mark = monitor.begin()
+    node.gpus[5].processes.append((os.getppid(), "compute"))
+    load = monitor.end(mark)
+    assert load.contaminated
+    tenant = f"pid {os.getppid()} (compute on GPU-{node.gpus[5].uuid})"
+    assert load.describe() == f"other processes on the metered GPU: {tenant}"
+
+    mark = monitor.begin()
+    node.gpus[5].processes = [(os.getpid(), "compute")]
+    assert monitor.end(mark).contaminated  # it was there when the window began
+
+
+def test_a_co_tenant_on_another_gpu_of_the_node_is_not_billed(node: FakeNode) -> None:
+    meter = NvmlMeter(synchronize=False)
+    assert meter.is_available()
+    node.gpus[5].processes = [(os.getpid(), "compute")]
+    node.gpus[0].processes = [(os.getppid(), "compute")]
+    monitor = _load_monitor(meter)
+    assert not monitor.end(monitor.begin()).contaminated
+
+
+def test_pids_of_another_namespace_count_this_process_as_one_of_them(node: FakeNode) -> None:
+    """In a container without the host's PIDs NVML lists host PIDs: this process is none of them, so one listed
+    process is taken as this one and a second is a co-tenant."""
+    meter = NvmlMeter(synchronize=False)
+    assert meter.is_available()
+    monitor = _load_monitor(meter)
+    node.gpus[5].processes = [(900_001, "compute")]
+    assert not monitor.end(monitor.begin()).contaminated
+    node.gpus[5].processes = [(900_001, "compute"), (900_002, "compute")]
+    load = monitor.end(monitor.begin())
+    assert load.contaminated and "another PID namespace" in load.describe()

@@ -9,6 +9,13 @@ Over a window, the machine's busy CPU time (all cores, from `psutil.cpu_times()`
 (`psutil.Process().cpu_times()` of the process and its children) is the foreign CPU time. Divided by the window's
 capacity (duration x cores) it is the foreign share; above `foreign_cpu_share_max` the window is contaminated.
 
+A co-tenant on the metered GPU costs little CPU (feeding a GPU takes about one core, 6 % of a 16-core node) but is
+billed in full by the GPU's energy counter, which covers the whole GPU. So, where a GPU is metered, the processes
+on it (`gpu_processes`, NVML's compute and graphics lists) are read at each window's start and end: any process
+outside this benchmark's process tree contaminates the window. Where NVML lists PIDs of another PID namespace (a
+container without the host's PIDs), this process is not among them; it is then counted as one of the listed
+processes, so a second one is still a co-tenant.
+
 Example:
     monitor = LoadMonitor(foreign_cpu_share_max=0.10)
     mark = monitor.begin()
@@ -20,13 +27,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import ModuleType
 from typing import Any
 
 import psutil
+
+from runner.meters.nvml import GpuProcess
 
 GATE_ENV = "ENERGY_SCORE_LOAD_GATE"
 QUIET_IDLE_ENV = "ENERGY_SCORE_QUIET_IDLE_W"
@@ -88,6 +97,8 @@ class LoadMark:
     at: float
     busy_s: float
     own_s: float
+    gpu_tenants: tuple[str, ...] = ()
+    """Foreign processes on the metered GPUs at the start, described."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +111,8 @@ class WindowLoad:
     foreign_share: float
     contaminated: bool
     reason: str | None = None
-    """Why the window is contaminated when CPU time does not show it (an idle baseline above the quiet level)."""
+    """Why the window is contaminated when CPU time does not show it (an idle baseline above the quiet level, a
+    co-tenant on the metered GPU)."""
 
     def describe(self) -> str:
         if self.reason:
@@ -122,6 +134,7 @@ class LoadMonitor:
         foreign_cpu_share_max: foreign CPU time over a window's capacity above which it is contaminated.
         ps: the psutil module (a fake of the same shape in tests).
         clock, sleep: time source and sleep, for waiting.
+        gpu_processes: lists the processes on the metered GPUs (NvmlMeter.processes); None where none is metered.
     """
 
     def __init__(
@@ -130,8 +143,10 @@ class LoadMonitor:
         ps: ModuleType | Any = psutil,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        gpu_processes: Callable[[], Sequence[GpuProcess]] | None = None,
     ) -> None:
         self.foreign_cpu_share_max = foreign_cpu_share_max
+        self._gpu_processes = gpu_processes
         self._ps = ps
         self._clock = clock
         self._sleep = sleep
@@ -158,17 +173,34 @@ class LoadMonitor:
         except (self._ps.NoSuchProcess, self._ps.AccessDenied):
             return []
 
+    def gpu_tenants(self) -> tuple[str, ...]:
+        """The processes on the metered GPUs that are not this benchmark's, described; () without a GPU."""
+        if self._gpu_processes is None:
+            return ()
+        listed = list(self._gpu_processes())
+        mine = {self._me.pid, *(c.pid for c in self._children())}
+        foreign = [p for p in listed if p.pid not in mine]
+        if listed and len(foreign) == len(listed):  # another PID namespace: one of them is this process
+            pids = sorted({p.pid for p in listed})
+            if len(pids) <= 1:
+                return ()
+            note = f" ({len(pids)} processes in another PID namespace, one of them this benchmark)"
+            return tuple(p.describe() + note for p in listed)
+        return tuple(p.describe() for p in foreign)
+
     def begin(self) -> LoadMark:
         """Mark a window's start."""
-        return LoadMark(at=self._clock(), busy_s=self._busy_s(), own_s=self._own_s())
+        return LoadMark(at=self._clock(), busy_s=self._busy_s(), own_s=self._own_s(), gpu_tenants=self.gpu_tenants())
 
     def end(self, mark: LoadMark) -> WindowLoad:
-        """The load over the window since `mark`."""
+        """The load over the window since `mark`; contaminated by foreign CPU time or a co-tenant on the GPU."""
         duration = max(self._clock() - mark.at, 1e-9)
         own = max(self._own_s() - mark.own_s, 0.0)
         foreign = max(self._busy_s() - mark.busy_s - own, 0.0)
         share = foreign / (duration * self._cores)
-        return WindowLoad(duration, foreign, own, share, share > self.foreign_cpu_share_max)
+        tenants = sorted({*mark.gpu_tenants, *self.gpu_tenants()})
+        reason = f"other processes on the metered GPU: {', '.join(tenants)}" if tenants else None
+        return WindowLoad(duration, foreign, own, share, share > self.foreign_cpu_share_max or bool(tenants), reason)
 
     def wait_for_quiet(self, max_wait_s: float, probe_s: float = 1.0) -> WindowLoad:
         """Probe `probe_s` windows until one is quiet; raise MachineBusyError naming the load after `max_wait_s`."""

@@ -2,8 +2,12 @@
 
 Volta and newer GPUs expose a total-energy counter (mJ since the driver loaded, updated about every 100 ms):
 window energy is its delta, a measured figure. The meter reads exactly the GPUs torch runs the model on, found by
-UUID and PCI address, never by index. Where the counter is unsupported, power is sampled in the
-sampler thread and integrated over time, an estimated figure. Every NVML error becomes a `NvmlError`.
+UUID and PCI address, never by index, and refused when the GPU is in MIG mode. Where the counter is unsupported,
+power is sampled in the sampler thread and integrated over time, an estimated figure. Every NVML error becomes a
+`NvmlError`.
+
+The counter covers the whole GPU, whoever runs on it: `NvmlMeter.processes()` lists the compute and graphics
+processes on the metered GPUs, so the load monitor can tell a window shared with a co-tenant (see load_monitor.py).
 """
 
 from __future__ import annotations
@@ -118,6 +122,19 @@ def _bare_uuid(uuid: str) -> str:
     return uuid
 
 
+@dataclass(frozen=True)
+class GpuProcess:
+    """A process NVML lists on a metered GPU: its PID (in the driver's PID namespace), the GPU and the kind."""
+
+    pid: int
+    gpu_uuid: str
+    kind: str
+    """'compute' (CUDA) or 'graphics'."""
+
+    def describe(self) -> str:
+        return f"pid {self.pid} ({self.kind} on {self.gpu_uuid})"
+
+
 def _mig_entries() -> list[str]:
     spec = os.environ.get("CUDA_VISIBLE_DEVICES", "")
     return [p.strip() for p in spec.split(",") if p.strip().upper().startswith("MIG-")]
@@ -170,8 +187,44 @@ def resolve_nvml_handles(gpus: Sequence[TorchGpu]) -> list[object]:
                 )
         if any(_bare_uuid(_text(pynvml.nvmlDeviceGetUUID(h))) == bare for h in handles):
             raise GpuMappingError(f"torch devices {[g.index for g in gpus]} include GPU {bare} twice")
+        if _mig_enabled(handle):
+            raise GpuMappingError(
+                f"torch device cuda:{gpu.index} (GPU {bare}) is in MIG mode: NVML's energy counter covers the whole "
+                "GPU, which other instances share, so a MIG slice's energy cannot be metered"
+            )
         handles.append(handle)
     return handles
+
+
+def _mig_enabled(handle: object) -> bool:
+    """The handle's current MIG mode; False where the GPU has no MIG (before Ampere NVML answers NOT_SUPPORTED)."""
+    try:
+        current, _pending = pynvml.nvmlDeviceGetMigMode(handle)
+    except pynvml.NVMLError as exc:
+        if getattr(exc, "value", None) == pynvml.NVML_ERROR_NOT_SUPPORTED:
+            return False
+        raise
+    return bool(current == pynvml.NVML_DEVICE_MIG_ENABLE)
+
+
+@_nvml_call
+def gpu_processes(handles: Sequence[object]) -> list[GpuProcess]:
+    """The compute and graphics processes on each GPU; a GPU that cannot list graphics processes lists compute ones."""
+    listed: list[GpuProcess] = []
+    for handle in handles:
+        uuid = _text(pynvml.nvmlDeviceGetUUID(handle))
+        for kind, call in (
+            ("compute", pynvml.nvmlDeviceGetComputeRunningProcesses),
+            ("graphics", pynvml.nvmlDeviceGetGraphicsRunningProcesses),
+        ):
+            try:
+                running = call(handle)
+            except pynvml.NVMLError as exc:
+                if kind == "graphics" and getattr(exc, "value", None) == pynvml.NVML_ERROR_NOT_SUPPORTED:
+                    continue
+                raise
+            listed.extend(GpuProcess(int(p.pid), uuid, kind) for p in running)
+    return listed
 
 
 def _text(value: str | bytes) -> str:
@@ -258,6 +311,15 @@ class NvmlMeter(EnergyMeter):
     @property
     def gpu_count(self) -> int:
         return len(self._handles)
+
+    @_nvml_call
+    def processes(self) -> list[GpuProcess]:
+        """The compute and graphics processes now on the metered GPUs (found again by UUID; NVML opened for it)."""
+        pynvml.nvmlInit()
+        try:
+            return gpu_processes([pynvml.nvmlDeviceGetHandleByUUID(gpu.uuid) for gpu in self._gpus])
+        finally:
+            pynvml.nvmlShutdown()
 
     @property
     def metered_gpus(self) -> list[MeteredGpu]:
