@@ -23,7 +23,7 @@ import pytest
 from leaderboard_data.records import MeteredGpu
 from runner.meters import NullMeter, NvmlMeter, detect_meters, gpu_process_lister, metered_gpus
 from runner.meters.load_monitor import LoadMonitor
-from runner.meters.nvml import COUNTER_SOURCE, POWER_SOURCE, GpuProcess, NvmlError, NvmlLibraryError
+from runner.meters.nvml import COUNTER_SOURCE, LAG_ENV, POWER_SOURCE, GpuProcess, NvmlError, NvmlLibraryError
 
 _ERRORS = (
     "NVML_ERROR_NOT_SUPPORTED",
@@ -62,6 +62,8 @@ class FakeNode:
         self.cuda_order = cuda_order
         self.t0 = time.perf_counter()
         self.counter_supported = True
+        self.counter_period_s = 0.0
+        """How often the counter updates; 0: at every read."""
         self.counter_scale = 1.0
         """A counter that reads this many times the power the GPU draws (a faulty counter, for the cross-check)."""
         self.override: SimpleNamespace | None = None
@@ -91,7 +93,10 @@ class FakeNode:
     def counter_mj(self, handle: str) -> int:
         if not self.counter_supported:
             raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
-        return int(self.counter_scale * self._gpu(handle).power_w * (time.perf_counter() - self.t0) * 1000)
+        elapsed = time.perf_counter() - self.t0
+        if self.counter_period_s > 0:
+            elapsed -= elapsed % self.counter_period_s
+        return int(self.counter_scale * self._gpu(handle).power_w * elapsed * 1000)
 
     def install(self, fake: mock.MagicMock) -> None:
         fake.nvmlDeviceGetCount.return_value = len(self.gpus)
@@ -217,9 +222,9 @@ def test_several_torch_devices_are_summed_and_recorded(node: FakeNode, monkeypat
     node.gpus[1].limit_mw = 600_000
     meter = NvmlMeter(torch_devices=[0, 1], synchronize=False)
     assert mean_power_w(meter) == pytest.approx(800.0, rel=0.05)
-    assert metered_gpus([meter]) == [
-        MeteredGpu(uuid=f"GPU-{_uuid(6)}", name="NVIDIA H200", power_limit_w=700.0),
-        MeteredGpu(uuid=f"GPU-{_uuid(2)}", name="NVIDIA H200 NVL", power_limit_w=600.0),
+    assert [g.model_copy(update={"counter_update_period_s": None}) for g in metered_gpus([meter])] == [
+        MeteredGpu(uuid=f"GPU-{_uuid(6)}", name="NVIDIA H200", power_limit_w=700.0, counter_lag_s=0.0),
+        MeteredGpu(uuid=f"GPU-{_uuid(2)}", name="NVIDIA H200 NVL", power_limit_w=600.0, counter_lag_s=0.0),
     ]
 
 
@@ -323,6 +328,26 @@ def test_counter_is_measured_and_opens_nvml_once(node: FakeNode, fake_nvml: mock
     assert meter.metered_gpus  # still known after close, for the result
 
 
+@pytest.mark.parametrize("period_s", [0.02, 0.05])
+def test_the_counter_update_period_is_measured_and_recorded(node: FakeNode, period_s: float) -> None:
+    """Boards update the counter every 20 to 100 ms: the meter measures it when it opens (was: 0.1 s assumed)."""
+    node.counter_period_s = period_s
+    meter = NvmlMeter(synchronize=False, lag_s=0.0)
+    meter.start()
+    meter.close()
+    assert meter.resolution_s == pytest.approx(period_s, rel=0.25)
+    (gpu,) = meter.metered_gpus
+    assert gpu.counter_update_period_s == pytest.approx(period_s, rel=0.25) and gpu.counter_lag_s == 0.0
+
+
+def test_the_probed_lag_comes_from_the_environment(node: FakeNode, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(LAG_ENV, "30")
+    assert NvmlMeter(synchronize=False).lag_s == pytest.approx(0.030)
+    monkeypatch.setenv(LAG_ENV, "soon")
+    with pytest.raises(ValueError, match="milliseconds"):
+        NvmlMeter(synchronize=False)
+
+
 def test_without_counter_power_is_integrated_and_estimated(node: FakeNode) -> None:
     node.counter_supported = False
     meter = NvmlMeter(synchronize=False)
@@ -352,7 +377,9 @@ def test_metered_gpus_round_trip_in_a_result() -> None:
     from tests.helpers_results import make_results
 
     (result,) = make_results(1, seed=3)
-    gpu = MeteredGpu(uuid=f"GPU-{_uuid(6)}", name="NVIDIA H200", power_limit_w=700.0)
+    gpu = MeteredGpu(
+        uuid=f"GPU-{_uuid(6)}", name="NVIDIA H200", power_limit_w=700.0, counter_update_period_s=0.02, counter_lag_s=0.0
+    )
     with_gpu = result.model_copy(update={"metered_gpus": [gpu]})
     assert type(result).from_json(with_gpu.to_json()).metered_gpus == [gpu]
     assert type(result).from_json(result.to_json()).metered_gpus == []
@@ -395,11 +422,14 @@ def test_the_cross_check_compares_the_counter_with_power_samples(
 
 def test_probe_arithmetic_on_a_synthetic_counter() -> None:
     """Update intervals and power between updates, from (time, cumulative mJ) changes; the first change is partial."""
-    from bench.gpu_probe import _intervals_ms, _rates_w
+    from bench.gpu_probe import _intervals_ms, _rates_w, lag_estimate_ms
 
     changes = [(0.0, 0.0), (0.03, 5_000.0), (0.13, 55_000.0), (0.23, 105_000.0), (0.33, 155_000.0)]
     assert _intervals_ms(changes) == {"updates": 4, "median_ms": 100.0, "min_ms": 100.0, "max_ms": 100.0}
     assert [round(w, 6) for _, w in _rates_w(changes)] == [500.0, 500.0, 500.0]
+    assert lag_estimate_ms(130.0, _intervals_ms(changes)) == 30.0  # a rise shows at the next update at the latest
+    assert lag_estimate_ms(80.0, _intervals_ms(changes)) == 0.0
+    assert lag_estimate_ms(None, _intervals_ms(changes)) is None
 
 
 def test_the_mapping_probe_reports_each_torch_device(

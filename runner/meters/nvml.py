@@ -1,7 +1,9 @@
 """NVIDIA GPUs through NVML (`nvidia-ml-py`, module `pynvml`).
 
-Volta and newer GPUs expose a total-energy counter (mJ since the driver loaded, updated about every 100 ms):
-window energy is its delta, a measured figure. The meter reads exactly the GPUs torch runs the model on, found by
+Volta and newer GPUs expose a total-energy counter (mJ since the driver loaded): window energy is its delta, a
+measured figure. How often the counter updates differs by board (20 to 100 ms), so the meter measures it when it
+opens, and takes how long the counter lags the GPU's work from bench/gpu_probe.py (`ENERGY_SCORE_NVML_LAG_MS`);
+both are recorded with the result. The meter reads exactly the GPUs torch runs the model on, found by
 UUID and PCI address, never by index, and refused when the GPU is in MIG mode. Where the counter is unsupported,
 power is sampled in the sampler thread and integrated over time, an estimated figure. Every NVML error becomes a
 `NvmlError`.
@@ -13,7 +15,9 @@ processes on the metered GPUs, so the load monitor can tell a window shared with
 from __future__ import annotations
 
 import functools
+import itertools
 import os
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,8 +33,12 @@ except ImportError:  # pragma: no cover - depends on the install
 
 COUNTER_SOURCE = "nvml_energy_counter"
 POWER_SOURCE = "nvml_power_sampling"
-COUNTER_UPDATE_PERIOD_S = 0.1
+ASSUMED_COUNTER_PERIOD_S = 0.1
+"""The counter's update period where it cannot be measured (it did not move while the meter opened)."""
 POWER_SAMPLE_PERIOD_S = 0.1
+LAG_ENV = "ENERGY_SCORE_NVML_LAG_MS"
+PERIOD_PROBE_S = 0.6
+"""How long the meter polls the counter when it opens, to measure its update period."""
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -243,6 +251,37 @@ def describe_gpu(handle: object) -> MeteredGpu:
     )
 
 
+def counter_lag_from_env() -> float:
+    """The counter's probed lag in seconds (`ENERGY_SCORE_NVML_LAG_MS`, from bench/gpu_probe.py counter); 0: unset."""
+    raw = os.environ.get(LAG_ENV, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        lag_ms = float(raw)
+    except ValueError:
+        raise ValueError(f"{LAG_ENV}={raw!r}: expected milliseconds, e.g. 25") from None
+    if not 0 <= lag_ms < 1000:
+        raise ValueError(f"{LAG_ENV}={raw!r}: expected 0 to 1000 milliseconds")
+    return lag_ms / 1000.0
+
+
+def update_period_s(
+    read: Callable[[], float], budget_s: float, clock: Callable[[], float] = time.perf_counter
+) -> float | None:
+    """The median time between changes of `read()`, polled for at most `budget_s` or until five changes; None when
+    it changed fewer than three times (two intervals after the first, partial one)."""
+    changes: list[float] = []
+    last = read()
+    end = clock() + budget_s
+    while len(changes) < 5 and clock() < end:
+        value = read()
+        if value != last:
+            changes.append(clock())
+            last = value
+    gaps = [b - a for a, b in itertools.pairwise(changes)]
+    return statistics.median(gaps) if len(gaps) >= 2 else None
+
+
 class NvmlMeter(EnergyMeter):
     """GPU energy of exactly the GPUs torch runs the model on, summed as device kind "gpu".
 
@@ -252,10 +291,16 @@ class NvmlMeter(EnergyMeter):
     Args:
         torch_devices: torch CUDA ordinals the model runs on; None means torch's current device.
         synchronize: wait for CUDA work at window edges (torch.cuda.synchronize) so edges are exact.
+        lag_s: how long the counter lags the GPU's work; None reads `ENERGY_SCORE_NVML_LAG_MS` (0 if unset).
     """
 
-    def __init__(self, torch_devices: Sequence[int] | None = None, synchronize: bool = True) -> None:
+    def __init__(
+        self, torch_devices: Sequence[int] | None = None, synchronize: bool = True, lag_s: float | None = None
+    ) -> None:
         super().__init__()
+        self.lag_s = counter_lag_from_env() if lag_s is None else lag_s
+        self._period_s: float | None = None
+        """The counter's update period measured when the meter opened; None before, or when it did not move."""
         self._requested = list(torch_devices) if torch_devices is not None else None
         self._synchronize = synchronize
         self._handles: list[object] = []
@@ -298,7 +343,11 @@ class NvmlMeter(EnergyMeter):
 
     @property
     def sample_period_s(self) -> float:  # type: ignore[override]
-        return 0.5 if self._use_counter else POWER_SAMPLE_PERIOD_S
+        """Every counter update while a lag is applied: a window's start, read only a lag later, is interpolated
+        between samples one update apart (not 0.5 s apart)."""
+        if not self._use_counter:
+            return POWER_SAMPLE_PERIOD_S
+        return max(self.resolution_s, 0.01) if self.lag_s > 0 else 0.5
 
     @property
     def devices(self) -> dict[str, tuple[bool, str]]:
@@ -306,7 +355,9 @@ class NvmlMeter(EnergyMeter):
 
     @property
     def resolution_s(self) -> float:
-        return COUNTER_UPDATE_PERIOD_S if self._use_counter else POWER_SAMPLE_PERIOD_S
+        if not self._use_counter:
+            return POWER_SAMPLE_PERIOD_S
+        return self._period_s if self._period_s is not None else ASSUMED_COUNTER_PERIOD_S
 
     @property
     def gpu_count(self) -> int:
@@ -323,8 +374,12 @@ class NvmlMeter(EnergyMeter):
 
     @property
     def metered_gpus(self) -> list[MeteredGpu]:
-        """UUID, name and power limit of each GPU this meter reads; empty until it is available."""
-        return list(self._gpus)
+        """UUID, name and power limit of each GPU this meter reads, with the counter's measured update period and
+        the lag applied once the meter has opened; empty until it is available."""
+        if not (self._use_counter and self._counter_start_mj):
+            return list(self._gpus)
+        update = {"counter_update_period_s": self._period_s, "counter_lag_s": self.lag_s}
+        return [gpu.model_copy(update=update) for gpu in self._gpus]
 
     def _open(self) -> None:
         if not self._handles:
@@ -336,6 +391,7 @@ class NvmlMeter(EnergyMeter):
         try:
             self._counter_start_mj = self._counters()
             self._use_counter = True
+            self._period_s = update_period_s(lambda: float(sum(self._counters())), PERIOD_PROBE_S)
         except NvmlNotSupportedError:
             self._use_counter = False
             self._power_energy_j = [0.0] * len(self._handles)
