@@ -260,39 +260,41 @@ def cotenant(wait_s: float = 30.0) -> dict[str, Any]:
 
     import torch
 
-    from runner.meters import NvmlMeter, gpu_process_lister
+    from runner.meters import NvmlMeter
     from runner.meters.load_monitor import LoadMonitor
 
     torch.ones(1, device="cuda")  # this process's own CUDA context, as during a benchmark
     meter = NvmlMeter(synchronize=False)
     if not meter.is_available():
         return {"result": f"skipped: {meter.unavailable()[0].reason}"}
-    lister = gpu_process_lister([meter])
-    assert lister is not None
-    monitor = LoadMonitor(float("inf"), gpu_processes=lister)  # only the GPU's process list decides here
+    monitor = LoadMonitor(float("inf"), gpu=meter)  # only the GPU's process list decides here
+
+    def listed() -> set[int]:
+        return {p.pid for p in meter.processes()}
 
     def window() -> dict[str, Any]:
         load = monitor.end(monitor.begin())
-        return {"contaminated": load.contaminated, "reason": load.reason, "listed": [p.pid for p in lister()]}
+        return {"contaminated": load.contaminated, "reason": load.reason, "listed": sorted(listed())}
 
     alone = window()
-    own = {p.pid for p in lister()}
+    own = listed()
     script = CO_TENANT.format(seconds=wait_s)
-    subprocess.run(["sh", "-c", f'{sys.executable} -c "{script}" >/dev/null 2>&1 &'], check=True)
+    shell = f'{sys.executable} -c "{script}" >/dev/null 2>&1 & echo $!'  # the shell exits; its child lives on
+    started = int(subprocess.run(["sh", "-c", shell], check=True, capture_output=True, text=True).stdout)
     deadline = time.monotonic() + wait_s
-    while not ({p.pid for p in lister()} - own) and time.monotonic() < deadline:
+    while not listed() - own and time.monotonic() < deadline:
         time.sleep(0.2)
-    tenants = sorted({p.pid for p in lister()} - own)
+    tenants = sorted(listed() - own)
     shared = window()
-    for pid in tenants:
-        os.kill(pid, signal.SIGTERM)
-    while {p.pid for p in lister()} - own and time.monotonic() < deadline:
+    os.kill(started, signal.SIGTERM)  # by the PID this probe started, never by NVML's (maybe another namespace's)
+    while listed() - own and time.monotonic() < deadline:
         time.sleep(0.2)
     after = window()
     detected = not alone["contaminated"] and shared["contaminated"] and not after["contaminated"]
     return {
         "own_pids": sorted(own),
-        "co_tenant_pids": tenants,
+        "co_tenant_pid_started": started,
+        "co_tenant_pids_listed": tenants,
         "alone": alone,
         "shared": shared,
         "after": after,

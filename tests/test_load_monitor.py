@@ -13,7 +13,7 @@ import pytest
 from leaderboard_data.records import ErrorKind
 from runner.engine import BenchmarkSpec, run_benchmark
 from runner.errors import BenchmarkFailure
-from runner.meters import EnergyMeter, GpuProcess, NullMeter
+from runner.meters import EnergyMeter, GpuProcess, GpuState, NullMeter
 from runner.meters.load_monitor import (
     GATE_ENV,
     QUIET_IDLE_ENV,
@@ -300,25 +300,28 @@ def test_a_hot_idle_baseline_is_measured_again_then_fails_as_machine_busy(tmp_pa
 
 
 class GpuCoTenant:
-    """NVML's process list of the metered GPU (this benchmark is pid 1 in FakePsutil): pid 77 shares the GPU for
-    its first `present_for` listings, then leaves (None: never)."""
+    """The metered GPU as NVML lists it (this benchmark is pid 1 in FakePsutil): pid 77 shares the GPU for its
+    first `present_for` listings, then leaves (None: never)."""
 
     def __init__(self, present_for: int | None) -> None:
         self.present_for = present_for
         self.listings = 0
 
-    def __call__(self) -> list[GpuProcess]:
+    def processes(self) -> list[GpuProcess]:
         self.listings += 1
         listed = [GpuProcess(1, "GPU-model", "compute")]
         if self.present_for is None or self.listings <= self.present_for:
             listed.append(GpuProcess(77, "GPU-model", "compute"))
         return listed
 
+    def state(self) -> list[GpuState]:
+        return [GpuState("GPU-model", 1980, 2619, 45, ())]
+
 
 def gpu_monitor(tenant: GpuCoTenant) -> LoadMonitor:
     """A real LoadMonitor on a quiet CPU, so only the GPU's process list can contaminate a window."""
     clock = FakeClock()
-    return LoadMonitor(0.10, ps=FakePsutil(), clock=clock, sleep=clock.sleep, gpu_processes=tenant)
+    return LoadMonitor(0.10, ps=FakePsutil(), clock=clock, sleep=clock.sleep, gpu=tenant)
 
 
 def test_a_gpu_co_tenant_is_waited_out_and_the_window_measured_again(tmp_path: Path) -> None:
@@ -329,6 +332,8 @@ def test_a_gpu_co_tenant_is_waited_out_and_the_window_measured_again(tmp_path: P
     r = run_benchmark(gated_spec(folder, data), meters=meters(), task_class=h.MlpTask, load_monitor=gpu_monitor(tenant))
     assert r.load_check is not None
     assert r.load_check["windows_remeasured"] == 1 and r.load_check["windows_contaminated"] == 0
+    assert len(r.load_check["gpu_windows"]) == r.load_check["windows"]  # each published window's GPU state
+    assert r.load_check["gpu_windows"][0]["end"][0]["sm_clock_mhz"] == 1980
 
 
 def test_a_gpu_co_tenant_that_stays_fails_as_machine_busy(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import pynvml
 import pytest
 
 from leaderboard_data.records import MeteredGpu
-from runner.meters import NullMeter, NvmlMeter, detect_meters, gpu_process_lister, metered_gpus
+from runner.meters import NullMeter, NvmlMeter, detect_meters, gpu_watch, metered_gpus
 from runner.meters.load_monitor import LoadMonitor
 from runner.meters.nvml import COUNTER_SOURCE, LAG_ENV, POWER_SOURCE, GpuProcess, NvmlError, NvmlLibraryError
 
@@ -32,6 +32,9 @@ _ERRORS = (
     "NVML_ERROR_NOT_FOUND",
     "NVML_ERROR_INVALID_ARGUMENT",
     "NVML_DEVICE_MIG_ENABLE",
+    "NVML_CLOCK_SM",
+    "NVML_CLOCK_MEM",
+    "NVML_TEMPERATURE_GPU",
 )
 
 
@@ -52,6 +55,11 @@ class FakeGpu:
     mig_mode: int = pynvml.NVML_DEVICE_MIG_DISABLE
     processes: list[tuple[int, str]] = field(default_factory=list)
     """(pid, 'compute' or 'graphics') of each process NVML lists on this GPU."""
+    clocks_mhz: dict[int, int] = field(
+        default_factory=lambda: {pynvml.NVML_CLOCK_SM: 1980, pynvml.NVML_CLOCK_MEM: 2619}
+    )
+    temperature_c: int = 41
+    clock_event_reasons: int = 0
 
 
 class FakeNode:
@@ -111,6 +119,9 @@ class FakeNode:
         fake.nvmlDeviceGetMigMode.side_effect = lambda h: [self._gpu(h).mig_mode, self._gpu(h).mig_mode]
         fake.nvmlDeviceGetComputeRunningProcesses.side_effect = lambda h: self._running(h, "compute")
         fake.nvmlDeviceGetGraphicsRunningProcesses.side_effect = lambda h: self._running(h, "graphics")
+        fake.nvmlDeviceGetClockInfo.side_effect = lambda h, clock: self._gpu(h).clocks_mhz[clock]
+        fake.nvmlDeviceGetTemperature.side_effect = lambda h, sensor: self._gpu(h).temperature_c
+        fake.nvmlDeviceGetCurrentClocksEventReasons.side_effect = lambda h: self._gpu(h).clock_event_reasons
 
     def _running(self, handle: str, kind: str) -> list[SimpleNamespace]:
         """NVML's process records (pid, usedGpuMemory) of one kind on one GPU."""
@@ -471,9 +482,8 @@ def test_a_gpu_that_cannot_list_graphics_processes_lists_compute_ones(
 
 
 def _load_monitor(meter: NvmlMeter) -> LoadMonitor:
-    lister = gpu_process_lister([meter])
-    assert lister is not None
-    return LoadMonitor(math.inf, gpu_processes=lister)  # the CPU share never trips: only the GPU decides here
+    assert gpu_watch([meter]) is meter
+    return LoadMonitor(math.inf, gpu=meter)  # the CPU share never trips: only the GPU decides here
 
 
 def test_a_co_tenant_on_the_metered_gpu_contaminates_the_window(node: FakeNode) -> None:
@@ -517,3 +527,43 @@ def test_pids_of_another_namespace_count_this_process_as_one_of_them(node: FakeN
     node.gpus[5].processes = [(900_001, "compute"), (900_002, "compute")]
     load = monitor.end(monitor.begin())
     assert load.contaminated and "another PID namespace" in load.describe()
+
+
+def test_each_window_keeps_the_applied_clocks_temperature_and_throttle_reasons(node: FakeNode) -> None:
+    """The state at both edges, read from the handle (applied clocks, not the maximum ones the fingerprint holds)."""
+    meter = NvmlMeter(synchronize=False)
+    assert meter.is_available()
+    monitor = _load_monitor(meter)
+    gpu = node.gpus[5]
+    mark = monitor.begin()
+    gpu.clocks_mhz[pynvml.NVML_CLOCK_SM], gpu.temperature_c, gpu.clock_event_reasons = 1410, 83, 0x4 | 0x20
+    record = monitor.end(mark).gpu_state_record()
+    uuid = f"GPU-{gpu.uuid}"
+    assert record == {
+        "start": [
+            {
+                "uuid": uuid,
+                "sm_clock_mhz": 1980,
+                "memory_clock_mhz": 2619,
+                "temperature_c": 41,
+                "clock_event_reasons": (),
+            }
+        ],
+        "end": [
+            {
+                "uuid": uuid,
+                "sm_clock_mhz": 1410,
+                "memory_clock_mhz": 2619,
+                "temperature_c": 83,
+                "clock_event_reasons": ("sw_power_cap", "sw_thermal_slowdown"),
+            }
+        ],
+    }
+
+
+def test_a_field_the_gpu_does_not_report_is_none(node: FakeNode, fake_nvml: mock.MagicMock) -> None:
+    fake_nvml.nvmlDeviceGetTemperature.side_effect = pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+    meter = NvmlMeter(synchronize=False)
+    assert meter.is_available()
+    (state,) = meter.state()
+    assert state.temperature_c is None and state.sm_clock_mhz == 1980

@@ -6,7 +6,7 @@ one more module here and one more branch there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from leaderboard_data.records import MeteredGpu
 from runner.meters.base import (
@@ -20,7 +20,7 @@ from runner.meters.base import (
 )
 from runner.meters.codecarbon_meter import CodecarbonMeter
 from runner.meters.null import NullMeter
-from runner.meters.nvml import COUNTER_SOURCE, GpuProcess, NvmlMeter
+from runner.meters.nvml import COUNTER_SOURCE, GpuProcess, GpuState, NvmlMeter
 
 
 def detect_meters(device: str, country_iso_code: str = "USA") -> list[EnergyMeter]:
@@ -50,12 +50,10 @@ def metered_gpus(meters: Sequence[EnergyMeter]) -> list[MeteredGpu]:
     return [gpu for meter in meters if isinstance(meter, NvmlMeter) for gpu in meter.metered_gpus]
 
 
-def gpu_process_lister(meters: Sequence[EnergyMeter]) -> Callable[[], list[GpuProcess]] | None:
-    """What lists the processes on every metered GPU, for the load monitor; None where no GPU is metered."""
-    nvml = [meter for meter in meters if isinstance(meter, NvmlMeter)]
-    if not nvml:
-        return None
-    return lambda: [process for meter in nvml for process in meter.processes()]
+def gpu_watch(meters: Sequence[EnergyMeter]) -> NvmlMeter | None:
+    """The meter that lists the processes on the metered GPUs and reads their state, for the load monitor; None
+    where no GPU is metered."""
+    return next((meter for meter in meters if isinstance(meter, NvmlMeter)), None)
 
 
 __all__ = [
@@ -65,12 +63,13 @@ __all__ = [
     "EnergyMeter",
     "EnergyReading",
     "GpuProcess",
+    "GpuState",
     "MeterError",
     "NullMeter",
     "NvmlMeter",
     "UnavailableDevice",
     "detect_meters",
-    "gpu_process_lister",
+    "gpu_watch",
     "merge_readings",
     "metered_gpus",
 ]

@@ -143,6 +143,35 @@ class GpuProcess:
         return f"pid {self.pid} ({self.kind} on {self.gpu_uuid})"
 
 
+CLOCK_EVENT_REASONS = {
+    0x1: "gpu_idle",
+    0x2: "applications_clocks_setting",
+    0x4: "sw_power_cap",
+    0x8: "hw_slowdown",
+    0x10: "sync_boost",
+    0x20: "sw_thermal_slowdown",
+    0x40: "hw_thermal_slowdown",
+    0x80: "hw_power_brake_slowdown",
+    0x100: "display_clock_setting",
+}
+"""NVML's clock event (throttle) reason bits, named."""
+
+
+@dataclass(frozen=True)
+class GpuState:
+    """What a GPU ran at when read: applied SM and memory clocks, temperature, and why clocks are held down.
+
+    A figure measured at lower clocks (power cap, heat) is not the GPU's usual figure; the state at each window's
+    edges says so. None where the GPU does not report a field.
+    """
+
+    uuid: str
+    sm_clock_mhz: int | None
+    memory_clock_mhz: int | None
+    temperature_c: int | None
+    clock_event_reasons: tuple[str, ...]
+
+
 def _mig_entries() -> list[str]:
     spec = os.environ.get("CUDA_VISIBLE_DEVICES", "")
     return [p.strip() for p in spec.split(",") if p.strip().upper().startswith("MIG-")]
@@ -282,6 +311,29 @@ def update_period_s(
     return statistics.median(gaps) if len(gaps) >= 2 else None
 
 
+def _optional(call: Callable[[], int]) -> int | None:
+    """A GPU field, or None where the GPU does not report it."""
+    try:
+        return int(call())
+    except pynvml.NVMLError as exc:
+        if getattr(exc, "value", None) == pynvml.NVML_ERROR_NOT_SUPPORTED:
+            return None
+        raise
+
+
+@_nvml_call
+def gpu_state(handle: object) -> GpuState:
+    """The applied (not maximum) clocks, the temperature and the clock event reasons of one GPU now."""
+    reasons = _optional(lambda: pynvml.nvmlDeviceGetCurrentClocksEventReasons(handle)) or 0
+    return GpuState(
+        uuid=_text(pynvml.nvmlDeviceGetUUID(handle)),
+        sm_clock_mhz=_optional(lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM)),
+        memory_clock_mhz=_optional(lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_MEM)),
+        temperature_c=_optional(lambda: pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU)),
+        clock_event_reasons=tuple(name for bit, name in CLOCK_EVENT_REASONS.items() if reasons & bit),
+    )
+
+
 class NvmlMeter(EnergyMeter):
     """GPU energy of exactly the GPUs torch runs the model on, summed as device kind "gpu".
 
@@ -369,6 +421,15 @@ class NvmlMeter(EnergyMeter):
         pynvml.nvmlInit()
         try:
             return gpu_processes([pynvml.nvmlDeviceGetHandleByUUID(gpu.uuid) for gpu in self._gpus])
+        finally:
+            pynvml.nvmlShutdown()
+
+    @_nvml_call
+    def state(self) -> list[GpuState]:
+        """Applied clocks, temperature and clock event reasons of each metered GPU now."""
+        pynvml.nvmlInit()
+        try:
+            return [gpu_state(pynvml.nvmlDeviceGetHandleByUUID(gpu.uuid)) for gpu in self._gpus]
         finally:
             pynvml.nvmlShutdown()
 
