@@ -422,10 +422,19 @@ def test_the_cross_check_compares_the_counter_with_power_samples(
     from bench.gpu_check import CounterVsPower
 
     node.counter_scale = counter_scale
-    with mock.patch.dict(sys.modules, {"pynvml": fake_nvml}), CounterVsPower(period_s=0.02) as check:
-        time.sleep(0.4)
+    # nvidia-smi's board power, as its -lms loop prints it (a header-less value a line, "[N/A]" where unread)
+    smi = [
+        sys.executable,
+        "-c",
+        "import time\nprint('[N/A]', flush=True)\nwhile True:\n print(500.0, flush=True)\n time.sleep(0.03)",
+    ]
+    check = CounterVsPower(period_s=0.02, smi_command=smi)
+    with mock.patch.dict(sys.modules, {"pynvml": fake_nvml}), check:
+        time.sleep(0.6)
     report = check.report
     assert report["counter_over_power"] == pytest.approx(counter_scale, rel=0.05)
+    assert report["smi_mean_w_over_counter_mean_w"] == pytest.approx(1 / counter_scale, rel=0.05)
+    assert report["smi_samples"] >= 3 and "not independent of the sensor" in report["method"]
     assert report["power_integrated_j"] == pytest.approx(500.0 * report["window_s"], rel=0.02)
     assert report["power_samples"] >= 3
     fake_nvml.nvmlShutdown.assert_called_once()
