@@ -33,7 +33,7 @@ from runner.meters.nvml import (
     update_period_s,
 )
 
-_ERRORS = (
+_CONSTANTS = (
     "NVML_ERROR_NOT_SUPPORTED",
     "NVML_ERROR_LIBRARY_NOT_FOUND",
     "NVML_ERROR_DRIVER_NOT_LOADED",
@@ -174,7 +174,7 @@ def eight_gpus(model_power_w: float = 500.0) -> FakeNode:
 def fake_nvml() -> Iterator[mock.MagicMock]:
     with mock.patch("runner.meters.nvml.pynvml", autospec=True) as fake:
         fake.NVMLError = pynvml.NVMLError
-        for name in _ERRORS:
+        for name in _CONSTANTS:
             setattr(fake, name, getattr(pynvml, name))
         yield fake
 
