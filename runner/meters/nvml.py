@@ -452,7 +452,8 @@ class NvmlMeter(EnergyMeter):
         try:
             self._counter_start_mj = self._counters()
             self._use_counter = True
-            self._period_s = update_period_s(lambda: float(sum(self._counters())), PERIOD_PROBE_S)
+            # One GPU: the sum of several would change at each GPU's update, a fraction of the period.
+            self._period_s = update_period_s(lambda: float(self._counters()[0]), PERIOD_PROBE_S)
         except NvmlNotSupportedError:
             self._use_counter = False
             self._power_energy_j = [0.0] * len(self._handles)
