@@ -62,8 +62,9 @@ if "$python" -c 'import pydantic, datasets, codecarbon, pynvml' 2>/dev/null; the
 else
   [[ -d bench/wheels ]] || { echo "bench/wheels is missing: build it with scripts/gpu_wheels and carry it" >&2; exit 1; }
   before="$(torch_build)"
-  # No index, no pip configuration: what is not in bench/wheels or already installed fails the install here.
-  PIP_CONFIG_FILE=/dev/null "$python" -m pip install --quiet --no-index --find-links bench/wheels \
+  # No index, no pip configuration files (/dev/null) or PIP_* variables (--isolated): what is not in bench/wheels
+  # or already installed fails the install here.
+  PIP_CONFIG_FILE=/dev/null "$python" -m pip --isolated install --quiet --no-index --find-links bench/wheels \
     pydantic datasets codecarbon
   [[ "$(torch_build)" == "$before" ]] || { echo "the install replaced torch ($before)" >&2; exit 1; }
   echo "installed from bench/wheels; torch kept: $before"
