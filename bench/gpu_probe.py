@@ -6,6 +6,7 @@ why it was skipped and exits 0, so `bench/gpu_validate.sh --device cpu` runs end
     python bench/gpu_probe.py counter --seconds 4   # update interval idle and under a matmul loop; rise lag
     python bench/gpu_probe.py mapping               # torch device -> NVML GPU (run with CUDA_VISIBLE_DEVICES set/unset)
     python bench/gpu_probe.py tail --burn-s 10 --tail-s 15
+    python bench/gpu_probe.py cotenant              # a second process on the GPU must contaminate a window
 """
 
 from __future__ import annotations
@@ -136,9 +137,20 @@ def counter(seconds: float) -> dict[str, Any]:
         for name, read in (("counter", energy), ("power_usage", power)):
             out[f"{name}_rise_lag_ms"] = _rise_lag_ms(read, rates=name == "counter", threshold_w=half)
             time.sleep(3.0)
+        out["counter_lag_estimate_ms"] = lag_estimate_ms(out["counter_rise_lag_ms"], out["counter_update_load"])
         return out
+
     finally:
         pynvml.nvmlShutdown()
+
+
+def lag_estimate_ms(rise_ms: float | None, load_updates: dict[str, Any]) -> float | None:
+    """The counter's lag for the meter (ENERGY_SCORE_NVML_LAG_MS): the rise seen in the counter, less one update
+    period, since a rise shows only at the next update. An upper bound: it still holds the GPU's own ramp-up."""
+    period = load_updates.get("median_ms")
+    if rise_ms is None or period is None:
+        return None
+    return round(max(rise_ms - period, 0.0), 1)
 
 
 def _rise_lag_ms(read: Callable[[], float], rates: bool, threshold_w: float) -> float | None:
@@ -236,6 +248,60 @@ def tail(burn_s: float, tail_s: float) -> dict[str, Any]:
         pynvml.nvmlShutdown()
 
 
+CO_TENANT = "import time, torch; x = torch.ones(1024, device='cuda'); time.sleep({seconds})"
+"""A second process holding a CUDA context on the same GPU, as a co-tenant would."""
+
+
+def cotenant(wait_s: float = 30.0) -> dict[str, Any]:
+    """A window with this process alone on the GPU, one shared with a process outside this process tree (started
+    through a shell that exits at once, so it is nobody's child here), and one after it has gone."""
+    import signal
+    import subprocess
+
+    import torch
+
+    from runner.meters import NvmlMeter
+    from runner.meters.load_monitor import LoadMonitor
+
+    torch.ones(1, device="cuda")  # this process's own CUDA context, as during a benchmark
+    meter = NvmlMeter(synchronize=False)
+    if not meter.is_available():
+        return {"result": f"skipped: {meter.unavailable()[0].reason}"}
+    monitor = LoadMonitor(float("inf"), gpu=meter)  # only the GPU's process list decides here
+
+    def listed() -> set[int]:
+        return {p.pid for p in meter.processes()}
+
+    def window() -> dict[str, Any]:
+        load = monitor.end(monitor.begin())
+        return {"contaminated": load.contaminated, "reason": load.reason, "listed": sorted(listed())}
+
+    alone = window()
+    own = listed()
+    script = CO_TENANT.format(seconds=wait_s)
+    shell = f'{sys.executable} -c "{script}" >/dev/null 2>&1 & echo $!'  # the shell exits; its child lives on
+    started = int(subprocess.run(["sh", "-c", shell], check=True, capture_output=True, text=True).stdout)
+    deadline = time.monotonic() + wait_s
+    while not listed() - own and time.monotonic() < deadline:
+        time.sleep(0.2)
+    tenants = sorted(listed() - own)
+    shared = window()
+    os.kill(started, signal.SIGTERM)  # by the PID this probe started, never by NVML's (maybe another namespace's)
+    while listed() - own and time.monotonic() < deadline:
+        time.sleep(0.2)
+    after = window()
+    detected = not alone["contaminated"] and shared["contaminated"] and not after["contaminated"]
+    return {
+        "own_pids": sorted(own),
+        "co_tenant_pid_started": started,
+        "co_tenant_pids_listed": tenants,
+        "alone": alone,
+        "shared": shared,
+        "after": after,
+        "result": "detected" if detected else "NOT DETECTED as expected",
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -245,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("tail")
     t.add_argument("--burn-s", type=float, default=10.0)
     t.add_argument("--tail-s", type=float, default=15.0)
+    sub.add_parser("cotenant")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -255,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
         report = {"probe": "counter", **counter(args.seconds)}
     elif args.command == "mapping":
         report = {"probe": "mapping", **mapping()}
+    elif args.command == "cotenant":
+        report = {"probe": "cotenant", **cotenant()}
     else:
         report = {"probe": "tail", **tail(args.burn_s, args.tail_s)}
     text = json.dumps(report, indent=2)

@@ -225,6 +225,12 @@ class MeteredGpu(_Record):
     uuid: str = Field(min_length=1, description="NVML UUID, e.g. GPU-5b3c...")
     name: str
     power_limit_w: float | None = Field(default=None, description="enforced power limit; None where unsupported")
+    counter_update_period_s: float | None = Field(
+        default=None, description="the energy counter's update period, measured when the meter opened; None: not"
+    )
+    counter_lag_s: float | None = Field(
+        default=None, description="how long the counter lags the GPU's work, applied to window edges (probed)"
+    )
 
 
 class Outputs(_Record):

@@ -62,7 +62,14 @@ def load_check_summary(
         "max_foreign_share": round(max(load.foreign_share for load in loads), 4),
         "foreign_cpu_s": round(math.fsum(load.foreign_cpu_s for load in loads), 3),
         "own_cpu_s": round(math.fsum(load.own_cpu_s for load in loads), 3),
+        **_gpu_windows(loads),
     }
+
+
+def _gpu_windows(loads: list[WindowLoad]) -> dict[str, Any]:
+    """Each window's GPU state at its edges (applied clocks, temperature, clock event reasons); {} without a GPU."""
+    states = [state for load in loads if (state := load.gpu_state_record()) is not None]
+    return {"gpu_windows": states} if states else {}
 
 
 def carbon_cross_check(meters: list[EnergyMeter], readings: RunReadings, device: str) -> CarbonCrossCheck | None:

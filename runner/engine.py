@@ -18,7 +18,7 @@ from leaderboard_data.records import LOCAL_DATASET, ErrorKind, Result, utc_now
 from runner.assemble import RunFacts, assemble_result, load_check_summary
 from runner.errors import BenchmarkFailure
 from runner.figures import compute_figures
-from runner.meters import EnergyMeter, MeterError, detect_meters, metered_gpus
+from runner.meters import EnergyMeter, MeterError, detect_meters, gpu_watch, metered_gpus
 from runner.meters.load_monitor import LoadGate, LoadMonitor, gate_from_env, quiet_idle_from_env
 from runner.per_token import token_figures
 from runner.protocol import Measurement, PhaseClock, ProgressCallback, ProtocolSettings
@@ -163,7 +163,7 @@ def run_benchmark(
             task=task,
             meters=meter_list,
             settings=spec.protocol_settings(),
-            monitor=load_monitor or LoadMonitor(checks.foreign_cpu_share_max),
+            monitor=load_monitor or LoadMonitor(checks.foreign_cpu_share_max, gpu=gpu_watch(meter_list)),
             sync=_device_sync(spec.device),
             on_progress=_progress_bar(spec, on_progress),
         )

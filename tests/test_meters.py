@@ -181,3 +181,34 @@ def test_detect_meters_cuda_without_nvidia(fake_nvml: mock.MagicMock) -> None:
     meters = detect_meters("cuda")
     (gpu,) = [u for m in meters for u in m.unavailable()]
     assert gpu.device == "gpu" and "Library Not Found" in gpu.reason
+
+
+class LaggingCounter(FakeCounter):
+    """A counter that shows a 100 W draw `lag` seconds late: the GPU works from `on` to `off`, idle at 0 W."""
+
+    sample_period_s = 0.01
+
+    def __init__(self, on: float, off: float, lag: float) -> None:
+        super().__init__()
+        self.on, self.off, self.lag = on, off, lag
+
+    def _read(self) -> dict[str, float]:
+        shown_until = time.perf_counter() - self.lag
+        return {"cpu": 100.0 * max(0.0, min(shown_until, self.off) - self.on)}
+
+
+@pytest.mark.parametrize(("applied_lag_s", "expected_j"), [(0.0, 15.0), (0.3, 30.0)])
+def test_a_lagging_counter_is_read_at_its_lag(applied_lag_s: float, expected_j: float) -> None:
+    """Work of 0.3 s at 100 W that the counter shows 0.3 s late: read at the window's edges, a window around the
+    work sees only half of it (15 J of 30 J); with the lag applied, all of it."""
+    start = time.perf_counter()
+    meter = LaggingCounter(on=start + 0.15, off=start + 0.45, lag=0.3)
+    meter.lag_s = applied_lag_s
+    meter.start()
+    try:
+        time.sleep(max(0.0, start + 0.6 - time.perf_counter()))
+        meter.sample()  # the window's end edge
+        reading = meter.energy_over([(start + 0.15, start + 0.6)])
+    finally:
+        meter.close()
+    assert reading.energy_j("cpu") == pytest.approx(expected_j, abs=2.0)

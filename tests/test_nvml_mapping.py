@@ -8,6 +8,8 @@ CUDA_VISIBLE_DEVICES the way the driver does (ordinals into CUDA's order, GPU UU
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -19,15 +21,28 @@ import pynvml
 import pytest
 
 from leaderboard_data.records import MeteredGpu
-from runner.meters import NullMeter, NvmlMeter, detect_meters, metered_gpus
-from runner.meters.nvml import COUNTER_SOURCE, POWER_SOURCE, NvmlError, NvmlLibraryError
+from runner.meters import NullMeter, NvmlMeter, detect_meters, gpu_watch, metered_gpus
+from runner.meters.load_monitor import LoadMonitor
+from runner.meters.nvml import (
+    COUNTER_SOURCE,
+    LAG_ENV,
+    POWER_SOURCE,
+    GpuProcess,
+    NvmlError,
+    NvmlLibraryError,
+    update_period_s,
+)
 
-_ERRORS = (
+_CONSTANTS = (
     "NVML_ERROR_NOT_SUPPORTED",
     "NVML_ERROR_LIBRARY_NOT_FOUND",
     "NVML_ERROR_DRIVER_NOT_LOADED",
     "NVML_ERROR_NOT_FOUND",
     "NVML_ERROR_INVALID_ARGUMENT",
+    "NVML_DEVICE_MIG_ENABLE",
+    "NVML_CLOCK_SM",
+    "NVML_CLOCK_MEM",
+    "NVML_TEMPERATURE_GPU",
 )
 
 
@@ -45,6 +60,14 @@ class FakeGpu:
     name: str = "NVIDIA H200"
     limit_mw: int = 700_000
     mig: list[str] = field(default_factory=list)
+    mig_mode: int = pynvml.NVML_DEVICE_MIG_DISABLE
+    processes: list[tuple[int, str]] = field(default_factory=list)
+    """(pid, 'compute' or 'graphics') of each process NVML lists on this GPU."""
+    clocks_mhz: dict[int, int] = field(
+        default_factory=lambda: {pynvml.NVML_CLOCK_SM: 1980, pynvml.NVML_CLOCK_MEM: 2619}
+    )
+    temperature_c: int = 41
+    clock_event_reasons: int = 0
 
 
 class FakeNode:
@@ -55,6 +78,8 @@ class FakeNode:
         self.cuda_order = cuda_order
         self.t0 = time.perf_counter()
         self.counter_supported = True
+        self.counter_period_s = 0.0
+        """How often the counter updates; 0: at every read."""
         self.counter_scale = 1.0
         """A counter that reads this many times the power the GPU draws (a faulty counter, for the cross-check)."""
         self.override: SimpleNamespace | None = None
@@ -84,7 +109,10 @@ class FakeNode:
     def counter_mj(self, handle: str) -> int:
         if not self.counter_supported:
             raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
-        return int(self.counter_scale * self._gpu(handle).power_w * (time.perf_counter() - self.t0) * 1000)
+        elapsed = time.perf_counter() - self.t0
+        if self.counter_period_s > 0:
+            elapsed -= elapsed % self.counter_period_s
+        return int(self.counter_scale * self._gpu(handle).power_w * elapsed * 1000)
 
     def install(self, fake: mock.MagicMock) -> None:
         fake.nvmlDeviceGetCount.return_value = len(self.gpus)
@@ -96,6 +124,16 @@ class FakeNode:
         fake.nvmlDeviceGetEnforcedPowerLimit.side_effect = lambda h: self._gpu(h).limit_mw
         fake.nvmlDeviceGetTotalEnergyConsumption.side_effect = self.counter_mj
         fake.nvmlDeviceGetPowerUsage.side_effect = lambda h: int(self._gpu(h).power_w * 1000)
+        fake.nvmlDeviceGetMigMode.side_effect = lambda h: [self._gpu(h).mig_mode, self._gpu(h).mig_mode]
+        fake.nvmlDeviceGetComputeRunningProcesses.side_effect = lambda h: self._running(h, "compute")
+        fake.nvmlDeviceGetGraphicsRunningProcesses.side_effect = lambda h: self._running(h, "graphics")
+        fake.nvmlDeviceGetClockInfo.side_effect = lambda h, clock: self._gpu(h).clocks_mhz[clock]
+        fake.nvmlDeviceGetTemperature.side_effect = lambda h, sensor: self._gpu(h).temperature_c
+        fake.nvmlDeviceGetCurrentClocksEventReasons.side_effect = lambda h: self._gpu(h).clock_event_reasons
+
+    def _running(self, handle: str, kind: str) -> list[SimpleNamespace]:
+        """NVML's process records (pid, usedGpuMemory) of one kind on one GPU."""
+        return [SimpleNamespace(pid=pid, usedGpuMemory=1 << 30) for pid, k in self._gpu(handle).processes if k == kind]
 
     # --- CUDA, as torch sees it ---
     def _visible(self) -> list[SimpleNamespace]:
@@ -136,7 +174,7 @@ def eight_gpus(model_power_w: float = 500.0) -> FakeNode:
 def fake_nvml() -> Iterator[mock.MagicMock]:
     with mock.patch("runner.meters.nvml.pynvml", autospec=True) as fake:
         fake.NVMLError = pynvml.NVMLError
-        for name in _ERRORS:
+        for name in _CONSTANTS:
             setattr(fake, name, getattr(pynvml, name))
         yield fake
 
@@ -203,9 +241,9 @@ def test_several_torch_devices_are_summed_and_recorded(node: FakeNode, monkeypat
     node.gpus[1].limit_mw = 600_000
     meter = NvmlMeter(torch_devices=[0, 1], synchronize=False)
     assert mean_power_w(meter) == pytest.approx(800.0, rel=0.05)
-    assert metered_gpus([meter]) == [
-        MeteredGpu(uuid=f"GPU-{_uuid(6)}", name="NVIDIA H200", power_limit_w=700.0),
-        MeteredGpu(uuid=f"GPU-{_uuid(2)}", name="NVIDIA H200 NVL", power_limit_w=600.0),
+    assert [g.model_copy(update={"counter_update_period_s": None}) for g in metered_gpus([meter])] == [
+        MeteredGpu(uuid=f"GPU-{_uuid(6)}", name="NVIDIA H200", power_limit_w=700.0, counter_lag_s=0.0),
+        MeteredGpu(uuid=f"GPU-{_uuid(2)}", name="NVIDIA H200 NVL", power_limit_w=600.0, counter_lag_s=0.0),
     ]
 
 
@@ -226,6 +264,20 @@ def test_a_mig_device_reached_without_the_variable_is_refused(node: FakeNode) ->
     meter = NvmlMeter(synchronize=False)
     assert not meter.is_available()
     assert "MIG instance" in meter.unavailable()[0].reason
+
+
+def test_a_gpu_in_mig_mode_is_refused_whatever_cuda_reports(node: FakeNode) -> None:
+    """MIG mode is read on the resolved handle, not only guessed from CUDA_VISIBLE_DEVICES or a MIG- UUID."""
+    node.gpus[5].mig_mode = pynvml.NVML_DEVICE_MIG_ENABLE
+    meter = NvmlMeter(synchronize=False)
+    assert not meter.is_available()
+    assert "is in MIG mode" in meter.unavailable()[0].reason
+
+
+def test_a_gpu_without_mig_support_is_metered(node: FakeNode, fake_nvml: mock.MagicMock) -> None:
+    fake_nvml.nvmlDeviceGetMigMode.side_effect = pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+    meter = NvmlMeter(synchronize=False)
+    assert meter.is_available(), meter.unavailable()
 
 
 def test_uuid_and_pci_address_that_disagree_are_never_guessed(node: FakeNode) -> None:
@@ -295,6 +347,43 @@ def test_counter_is_measured_and_opens_nvml_once(node: FakeNode, fake_nvml: mock
     assert meter.metered_gpus  # still known after close, for the result
 
 
+@pytest.mark.parametrize("period_s", [0.02, 0.05])
+def test_the_counter_update_period_is_measured(period_s: float) -> None:
+    """Boards update the counter every 20 to 100 ms (was: 0.1 s assumed). A simulated counter and clock: each read
+    takes 1 ms."""
+    now = [0.0]
+
+    def read() -> float:
+        now[0] += 0.001
+        return float(int(now[0] / period_s))
+
+    assert update_period_s(read, budget_s=0.6, clock=lambda: now[0]) == pytest.approx(period_s, abs=0.0011)
+
+    def stuck() -> float:
+        now[0] += 0.001
+        return 7.0
+
+    assert update_period_s(stuck, budget_s=0.6, clock=lambda: now[0]) is None  # never moved: nothing to measure
+
+
+def test_the_measured_period_drives_the_meter_and_is_recorded(node: FakeNode) -> None:
+    node.counter_period_s = 0.05
+    meter = NvmlMeter(synchronize=False, lag_s=0.0)
+    meter.start()
+    meter.close()
+    (gpu,) = meter.metered_gpus
+    assert gpu.counter_update_period_s is not None and gpu.counter_update_period_s >= 0.025  # on a busy machine, more
+    assert meter.resolution_s == gpu.counter_update_period_s and gpu.counter_lag_s == 0.0
+
+
+def test_the_probed_lag_comes_from_the_environment(node: FakeNode, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(LAG_ENV, "30")
+    assert NvmlMeter(synchronize=False).lag_s == pytest.approx(0.030)
+    monkeypatch.setenv(LAG_ENV, "soon")
+    with pytest.raises(ValueError, match="milliseconds"):
+        NvmlMeter(synchronize=False)
+
+
 def test_without_counter_power_is_integrated_and_estimated(node: FakeNode) -> None:
     node.counter_supported = False
     meter = NvmlMeter(synchronize=False)
@@ -324,7 +413,9 @@ def test_metered_gpus_round_trip_in_a_result() -> None:
     from tests.helpers_results import make_results
 
     (result,) = make_results(1, seed=3)
-    gpu = MeteredGpu(uuid=f"GPU-{_uuid(6)}", name="NVIDIA H200", power_limit_w=700.0)
+    gpu = MeteredGpu(
+        uuid=f"GPU-{_uuid(6)}", name="NVIDIA H200", power_limit_w=700.0, counter_update_period_s=0.02, counter_lag_s=0.0
+    )
     with_gpu = result.model_copy(update={"metered_gpus": [gpu]})
     assert type(result).from_json(with_gpu.to_json()).metered_gpus == [gpu]
     assert type(result).from_json(result.to_json()).metered_gpus == []
@@ -356,10 +447,19 @@ def test_the_cross_check_compares_the_counter_with_power_samples(
     from bench.gpu_check import CounterVsPower
 
     node.counter_scale = counter_scale
-    with mock.patch.dict(sys.modules, {"pynvml": fake_nvml}), CounterVsPower(period_s=0.02) as check:
-        time.sleep(0.4)
+    # nvidia-smi's board power, as its -lms loop prints it (a header-less value a line, "[N/A]" where unread)
+    smi = [
+        sys.executable,
+        "-c",
+        "import time\nprint('[N/A]', flush=True)\nwhile True:\n print(500.0, flush=True)\n time.sleep(0.03)",
+    ]
+    check = CounterVsPower(period_s=0.02, smi_command=smi)
+    with mock.patch.dict(sys.modules, {"pynvml": fake_nvml}), check:
+        time.sleep(0.6)
     report = check.report
     assert report["counter_over_power"] == pytest.approx(counter_scale, rel=0.05)
+    assert report["smi_mean_w_over_counter_mean_w"] == pytest.approx(1 / counter_scale, rel=0.05)
+    assert report["smi_samples"] >= 3 and "not independent of the sensor" in report["method"]
     assert report["power_integrated_j"] == pytest.approx(500.0 * report["window_s"], rel=0.02)
     assert report["power_samples"] >= 3
     fake_nvml.nvmlShutdown.assert_called_once()
@@ -367,11 +467,14 @@ def test_the_cross_check_compares_the_counter_with_power_samples(
 
 def test_probe_arithmetic_on_a_synthetic_counter() -> None:
     """Update intervals and power between updates, from (time, cumulative mJ) changes; the first change is partial."""
-    from bench.gpu_probe import _intervals_ms, _rates_w
+    from bench.gpu_probe import _intervals_ms, _rates_w, lag_estimate_ms
 
     changes = [(0.0, 0.0), (0.03, 5_000.0), (0.13, 55_000.0), (0.23, 105_000.0), (0.33, 155_000.0)]
     assert _intervals_ms(changes) == {"updates": 4, "median_ms": 100.0, "min_ms": 100.0, "max_ms": 100.0}
     assert [round(w, 6) for _, w in _rates_w(changes)] == [500.0, 500.0, 500.0]
+    assert lag_estimate_ms(130.0, _intervals_ms(changes)) == 30.0  # a rise shows at the next update at the latest
+    assert lag_estimate_ms(80.0, _intervals_ms(changes)) == 0.0
+    assert lag_estimate_ms(None, _intervals_ms(changes)) is None
 
 
 def test_the_mapping_probe_reports_each_torch_device(
@@ -386,3 +489,115 @@ def test_the_mapping_probe_reports_each_torch_device(
     assert report["CUDA_VISIBLE_DEVICES"] == "2,0" and len(report["nvml_uuids"]) == 8
     assert [(row["torch"], row["nvml_index"]) for row in report["torch"]] == [("cuda:0", 7), ("cuda:1", 5)]
     assert all(row["uuid"] == f"GPU-{row['cuda_uuid']}" and row["power_limit_w"] == 700.0 for row in report["torch"])
+
+
+# --- co-tenants: the processes on the metered GPU ------------------------------------------------------------------
+
+
+def test_processes_on_the_metered_gpu_are_listed_and_no_others(node: FakeNode, fake_nvml: mock.MagicMock) -> None:
+    node.gpus[5].processes = [(4242, "compute"), (4343, "graphics")]
+    node.gpus[0].processes = [(5151, "compute")]  # another GPU of the node: not billed to the model
+    meter = NvmlMeter(synchronize=False)
+    assert meter.is_available()
+    listed = meter.processes()
+    uuid = f"GPU-{node.gpus[5].uuid}"
+    assert listed == [GpuProcess(4242, uuid, "compute"), GpuProcess(4343, uuid, "graphics")]
+    assert fake_nvml.nvmlInit.call_count == fake_nvml.nvmlShutdown.call_count + 1  # the meter's own stays open
+
+
+def test_a_gpu_that_cannot_list_graphics_processes_lists_compute_ones(
+    node: FakeNode, fake_nvml: mock.MagicMock
+) -> None:
+    node.gpus[5].processes = [(4242, "compute")]
+    fake_nvml.nvmlDeviceGetGraphicsRunningProcesses.side_effect = pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+    meter = NvmlMeter(synchronize=False)
+    assert meter.is_available()
+    assert [p.pid for p in meter.processes()] == [4242]
+
+
+def _load_monitor(meter: NvmlMeter) -> LoadMonitor:
+    assert gpu_watch([meter]) is meter
+    return LoadMonitor(math.inf, gpu=meter)  # the CPU share never trips: only the GPU decides here
+
+
+def test_a_co_tenant_on_the_metered_gpu_contaminates_the_window(node: FakeNode) -> None:
+    """This benchmark's own process on the GPU is fine; another process (the parent shell here, outside this
+    process tree) makes the window contaminated, whether it was there at the start or only at the end."""
+    meter = NvmlMeter(synchronize=False)
+    assert meter.is_available()
+    monitor = _load_monitor(meter)
+    node.gpus[5].processes = [(os.getpid(), "compute")]
+    assert not monitor.end(monitor.begin()).contaminated
+
+    mark = monitor.begin()
+    node.gpus[5].processes.append((os.getppid(), "compute"))
+    load = monitor.end(mark)
+    assert load.contaminated
+    tenant = f"pid {os.getppid()} (compute on GPU-{node.gpus[5].uuid})"
+    assert load.describe() == f"other processes on the metered GPU: {tenant}"
+
+    mark = monitor.begin()
+    node.gpus[5].processes = [(os.getpid(), "compute")]
+    assert monitor.end(mark).contaminated  # it was there when the window began
+
+
+def test_a_co_tenant_on_another_gpu_of_the_node_is_not_billed(node: FakeNode) -> None:
+    meter = NvmlMeter(synchronize=False)
+    assert meter.is_available()
+    node.gpus[5].processes = [(os.getpid(), "compute")]
+    node.gpus[0].processes = [(os.getppid(), "compute")]
+    monitor = _load_monitor(meter)
+    assert not monitor.end(monitor.begin()).contaminated
+
+
+def test_pids_of_another_namespace_count_this_process_as_one_of_them(node: FakeNode) -> None:
+    """In a container without the host's PIDs NVML lists host PIDs: this process is none of them, so one listed
+    process is taken as this one and a second is a co-tenant."""
+    meter = NvmlMeter(synchronize=False)
+    assert meter.is_available()
+    monitor = _load_monitor(meter)
+    node.gpus[5].processes = [(900_001, "compute")]
+    assert not monitor.end(monitor.begin()).contaminated
+    node.gpus[5].processes = [(900_001, "compute"), (900_002, "compute")]
+    load = monitor.end(monitor.begin())
+    assert load.contaminated and "another PID namespace" in load.describe()
+
+
+def test_each_window_keeps_the_applied_clocks_temperature_and_throttle_reasons(node: FakeNode) -> None:
+    """The state at both edges, read from the handle (applied clocks, not the maximum ones the fingerprint holds)."""
+    meter = NvmlMeter(synchronize=False)
+    assert meter.is_available()
+    monitor = _load_monitor(meter)
+    gpu = node.gpus[5]
+    mark = monitor.begin()
+    gpu.clocks_mhz[pynvml.NVML_CLOCK_SM], gpu.temperature_c, gpu.clock_event_reasons = 1410, 83, 0x4 | 0x20
+    record = monitor.end(mark).gpu_state_record()
+    uuid = f"GPU-{gpu.uuid}"
+    assert record == {
+        "start": [
+            {
+                "uuid": uuid,
+                "sm_clock_mhz": 1980,
+                "memory_clock_mhz": 2619,
+                "temperature_c": 41,
+                "clock_event_reasons": (),
+            }
+        ],
+        "end": [
+            {
+                "uuid": uuid,
+                "sm_clock_mhz": 1410,
+                "memory_clock_mhz": 2619,
+                "temperature_c": 83,
+                "clock_event_reasons": ("sw_power_cap", "sw_thermal_slowdown"),
+            }
+        ],
+    }
+
+
+def test_a_field_the_gpu_does_not_report_is_none(node: FakeNode, fake_nvml: mock.MagicMock) -> None:
+    fake_nvml.nvmlDeviceGetTemperature.side_effect = pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+    meter = NvmlMeter(synchronize=False)
+    assert meter.is_available()
+    (state,) = meter.state()
+    assert state.temperature_c is None and state.sm_clock_mhz == 1980

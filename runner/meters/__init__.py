@@ -20,7 +20,7 @@ from runner.meters.base import (
 )
 from runner.meters.codecarbon_meter import CodecarbonMeter
 from runner.meters.null import NullMeter
-from runner.meters.nvml import COUNTER_SOURCE, NvmlMeter
+from runner.meters.nvml import COUNTER_SOURCE, GpuProcess, GpuState, NvmlMeter
 
 
 def detect_meters(device: str, country_iso_code: str = "USA") -> list[EnergyMeter]:
@@ -50,17 +50,26 @@ def metered_gpus(meters: Sequence[EnergyMeter]) -> list[MeteredGpu]:
     return [gpu for meter in meters if isinstance(meter, NvmlMeter) for gpu in meter.metered_gpus]
 
 
+def gpu_watch(meters: Sequence[EnergyMeter]) -> NvmlMeter | None:
+    """The meter that lists the processes on the metered GPUs and reads their state, for the load monitor; None
+    where no GPU is metered."""
+    return next((meter for meter in meters if isinstance(meter, NvmlMeter)), None)
+
+
 __all__ = [
     "CodecarbonMeter",
     "DeviceEnergy",
     "DeviceKind",
     "EnergyMeter",
     "EnergyReading",
+    "GpuProcess",
+    "GpuState",
     "MeterError",
     "NullMeter",
     "NvmlMeter",
     "UnavailableDevice",
     "detect_meters",
+    "gpu_watch",
     "merge_readings",
     "metered_gpus",
 ]

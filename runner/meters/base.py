@@ -73,6 +73,9 @@ class EnergyMeter(ABC):
 
     source: str = "meter"
     sample_period_s: float = 0.5
+    lag_s: float = 0.0
+    """How long the hardware takes to show energy in its reading (a probed sensor property; 0: at once). A
+    sample read at t is placed at t - lag_s on the timeline, and a window's end waits for the lag to pass."""
 
     def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
         self.clock = clock
@@ -159,7 +162,7 @@ class EnergyMeter(ABC):
         with self._lock:
             before = self.clock()
             values = self._read()
-            now = (before + self.clock()) / 2  # the read happened somewhere in between
+            now = (before + self.clock()) / 2 - self.lag_s  # the read happened in between; it shows lag_s ago
             if self._times and now <= self._times[-1]:
                 now = self._times[-1] + 1e-9
             self._times.append(now)
@@ -201,14 +204,29 @@ class EnergyMeter(ABC):
         w = (t - t0) / (t1 - t0)
         return {k: v0[k] + w * (v1.get(k, v0[k]) - v0[k]) for k in v0}
 
+    def _cover(self, t: float, sleep: Callable[[float], None] = time.sleep) -> None:
+        """A lagging meter shows the energy up to `t` only `lag_s` later: wait that long and sample again."""
+        if self.lag_s <= 0:
+            return
+        with self._lock:
+            if self._times and self._times[-1] >= t:
+                return
+        wait = t + self.lag_s - self.clock()
+        if wait > 0:
+            sleep(wait)
+        self.sample_after_update(sleep)
+
     def energy_over(self, intervals: Iterable[tuple[float, float]]) -> EnergyReading:
         """Energy summed over perf_counter intervals that lie inside windows already ended."""
+        spans = list(intervals)
+        if spans:
+            self._cover(max(end for _, end in spans))
         totals: dict[str, float] = {}
         duration = 0.0
         with self._lock:
             if not self._times:
                 raise MeterError(f"{self.source}: no samples yet; call start() first")
-            for begin, end in intervals:
+            for begin, end in spans:
                 a, b = self._cumulative_at(begin), self._cumulative_at(end)
                 for key in b:
                     totals[key] = totals.get(key, 0.0) + b[key] - a.get(key, 0.0)

@@ -9,6 +9,15 @@ Over a window, the machine's busy CPU time (all cores, from `psutil.cpu_times()`
 (`psutil.Process().cpu_times()` of the process and its children) is the foreign CPU time. Divided by the window's
 capacity (duration x cores) it is the foreign share; above `foreign_cpu_share_max` the window is contaminated.
 
+A co-tenant on the metered GPU costs little CPU (feeding a GPU takes about one core, 6 % of a 16-core node) but is
+billed in full by the GPU's energy counter, which covers the whole GPU. So, where a GPU is metered, the processes
+on it (`GpuWatch.processes`, NVML's compute and graphics lists) are read at each window's start and end: any process
+outside this benchmark's process tree contaminates the window. Where NVML lists PIDs of another PID namespace (a
+container without the host's PIDs), this process is not among them; it is then counted as one of the listed
+processes, so a second one is still a co-tenant. The GPUs' state (applied clocks, temperature, clock event
+reasons) is read at the same edges and kept with the window: a window run at power-capped or thermally reduced
+clocks shows it.
+
 Example:
     monitor = LoadMonitor(foreign_cpu_share_max=0.10)
     mark = monitor.begin()
@@ -18,15 +27,27 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
+
+from runner.meters.nvml import GpuProcess, GpuState
+
+
+class GpuWatch(Protocol):
+    """The metered GPUs as the load monitor sees them (NvmlMeter): who runs on them, and at which clocks."""
+
+    def processes(self) -> list[GpuProcess]: ...
+
+    def state(self) -> list[GpuState]: ...
+
 
 GATE_ENV = "ENERGY_SCORE_LOAD_GATE"
 QUIET_IDLE_ENV = "ENERGY_SCORE_QUIET_IDLE_W"
@@ -88,6 +109,10 @@ class LoadMark:
     at: float
     busy_s: float
     own_s: float
+    gpu_tenants: tuple[str, ...] = ()
+    """Foreign processes on the metered GPUs at the start, described."""
+    gpu_state: tuple[GpuState, ...] = ()
+    """The metered GPUs' state at the start."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +125,17 @@ class WindowLoad:
     foreign_share: float
     contaminated: bool
     reason: str | None = None
-    """Why the window is contaminated when CPU time does not show it (an idle baseline above the quiet level)."""
+    """Why the window is contaminated when CPU time does not show it (an idle baseline above the quiet level, a
+    co-tenant on the metered GPU)."""
+    gpu_state: tuple[tuple[GpuState, ...], tuple[GpuState, ...]] | None = None
+    """The metered GPUs' state at the window's start and end; None where no GPU is metered."""
+
+    def gpu_state_record(self) -> dict[str, Any] | None:
+        """The GPU state at the window's edges, for the result: applied clocks, temperature, clock event reasons."""
+        if self.gpu_state is None:
+            return None
+        start, end = self.gpu_state
+        return {"start": [dataclasses.asdict(s) for s in start], "end": [dataclasses.asdict(s) for s in end]}
 
     def describe(self) -> str:
         if self.reason:
@@ -122,6 +157,7 @@ class LoadMonitor:
         foreign_cpu_share_max: foreign CPU time over a window's capacity above which it is contaminated.
         ps: the psutil module (a fake of the same shape in tests).
         clock, sleep: time source and sleep, for waiting.
+        gpu: the metered GPUs (the NvmlMeter), for their processes and state; None where no GPU is metered.
     """
 
     def __init__(
@@ -130,8 +166,10 @@ class LoadMonitor:
         ps: ModuleType | Any = psutil,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        gpu: GpuWatch | None = None,
     ) -> None:
         self.foreign_cpu_share_max = foreign_cpu_share_max
+        self._gpu = gpu
         self._ps = ps
         self._clock = clock
         self._sleep = sleep
@@ -158,17 +196,37 @@ class LoadMonitor:
         except (self._ps.NoSuchProcess, self._ps.AccessDenied):
             return []
 
+    def gpu_tenants(self) -> tuple[str, ...]:
+        """The processes on the metered GPUs that are not this benchmark's, described; () without a GPU."""
+        if self._gpu is None:
+            return ()
+        listed = self._gpu.processes()
+        mine = {self._me.pid, *(c.pid for c in self._children())}
+        foreign = [p for p in listed if p.pid not in mine]
+        if listed and len(foreign) == len(listed):  # another PID namespace: one of them is this process
+            pids = sorted({p.pid for p in listed})
+            if len(pids) <= 1:
+                return ()
+            note = f" ({len(pids)} processes in another PID namespace, one of them this benchmark)"
+            return tuple(p.describe() + note for p in listed)
+        return tuple(p.describe() for p in foreign)
+
     def begin(self) -> LoadMark:
         """Mark a window's start."""
-        return LoadMark(at=self._clock(), busy_s=self._busy_s(), own_s=self._own_s())
+        state = tuple(self._gpu.state()) if self._gpu else ()
+        return LoadMark(self._clock(), self._busy_s(), self._own_s(), self.gpu_tenants(), state)
 
     def end(self, mark: LoadMark) -> WindowLoad:
-        """The load over the window since `mark`."""
+        """The load over the window since `mark`; contaminated by foreign CPU time or a co-tenant on the GPU."""
         duration = max(self._clock() - mark.at, 1e-9)
         own = max(self._own_s() - mark.own_s, 0.0)
         foreign = max(self._busy_s() - mark.busy_s - own, 0.0)
         share = foreign / (duration * self._cores)
-        return WindowLoad(duration, foreign, own, share, share > self.foreign_cpu_share_max)
+        tenants = sorted({*mark.gpu_tenants, *self.gpu_tenants()})
+        reason = f"other processes on the metered GPU: {', '.join(tenants)}" if tenants else None
+        contaminated = share > self.foreign_cpu_share_max or bool(tenants)
+        gpu_state = (mark.gpu_state, tuple(self._gpu.state())) if self._gpu else None
+        return WindowLoad(duration, foreign, own, share, contaminated, reason, gpu_state)
 
     def wait_for_quiet(self, max_wait_s: float, probe_s: float = 1.0) -> WindowLoad:
         """Probe `probe_s` windows until one is quiet; raise MachineBusyError naming the load after `max_wait_s`."""

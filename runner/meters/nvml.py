@@ -1,15 +1,23 @@
 """NVIDIA GPUs through NVML (`nvidia-ml-py`, module `pynvml`).
 
-Volta and newer GPUs expose a total-energy counter (mJ since the driver loaded, updated about every 100 ms):
-window energy is its delta, a measured figure. The meter reads exactly the GPUs torch runs the model on, found by
-UUID and PCI address, never by index. Where the counter is unsupported, power is sampled in the
-sampler thread and integrated over time, an estimated figure. Every NVML error becomes a `NvmlError`.
+Volta and newer GPUs expose a total-energy counter (mJ since the driver loaded): window energy is its delta, a
+measured figure. How often the counter updates differs by board (20 to 100 ms), so the meter measures it when it
+opens, and takes how long the counter lags the GPU's work from bench/gpu_probe.py (`ENERGY_SCORE_NVML_LAG_MS`);
+both are recorded with the result. The meter reads exactly the GPUs torch runs the model on, found by
+UUID and PCI address, never by index, and refused when the GPU is in MIG mode. Where the counter is unsupported,
+power is sampled in the sampler thread and integrated over time, an estimated figure. Every NVML error becomes a
+`NvmlError`.
+
+The counter covers the whole GPU, whoever runs on it: `NvmlMeter.processes()` lists the compute and graphics
+processes on the metered GPUs, so the load monitor can tell a window shared with a co-tenant (see load_monitor.py).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import os
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,8 +33,12 @@ except ImportError:  # pragma: no cover - depends on the install
 
 COUNTER_SOURCE = "nvml_energy_counter"
 POWER_SOURCE = "nvml_power_sampling"
-COUNTER_UPDATE_PERIOD_S = 0.1
+ASSUMED_COUNTER_PERIOD_S = 0.1
+"""The counter's update period where it cannot be measured (it did not move while the meter opened)."""
 POWER_SAMPLE_PERIOD_S = 0.1
+LAG_ENV = "ENERGY_SCORE_NVML_LAG_MS"
+PERIOD_PROBE_S = 0.6
+"""How long the meter polls the counter when it opens, to measure its update period."""
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -118,6 +130,48 @@ def _bare_uuid(uuid: str) -> str:
     return uuid
 
 
+@dataclass(frozen=True)
+class GpuProcess:
+    """A process NVML lists on a metered GPU: its PID (in the driver's PID namespace), the GPU and the kind."""
+
+    pid: int
+    gpu_uuid: str
+    kind: str
+    """'compute' (CUDA) or 'graphics'."""
+
+    def describe(self) -> str:
+        return f"pid {self.pid} ({self.kind} on {self.gpu_uuid})"
+
+
+CLOCK_EVENT_REASONS = {
+    0x1: "gpu_idle",
+    0x2: "applications_clocks_setting",
+    0x4: "sw_power_cap",
+    0x8: "hw_slowdown",
+    0x10: "sync_boost",
+    0x20: "sw_thermal_slowdown",
+    0x40: "hw_thermal_slowdown",
+    0x80: "hw_power_brake_slowdown",
+    0x100: "display_clock_setting",
+}
+"""NVML's clock event (throttle) reason bits, named."""
+
+
+@dataclass(frozen=True)
+class GpuState:
+    """What a GPU ran at when read: applied SM and memory clocks, temperature, and why clocks are held down.
+
+    A figure measured at lower clocks (power cap, heat) is not the GPU's usual figure; the state at each window's
+    edges says so. None where the GPU does not report a field.
+    """
+
+    uuid: str
+    sm_clock_mhz: int | None
+    memory_clock_mhz: int | None
+    temperature_c: int | None
+    clock_event_reasons: tuple[str, ...]
+
+
 def _mig_entries() -> list[str]:
     spec = os.environ.get("CUDA_VISIBLE_DEVICES", "")
     return [p.strip() for p in spec.split(",") if p.strip().upper().startswith("MIG-")]
@@ -170,8 +224,44 @@ def resolve_nvml_handles(gpus: Sequence[TorchGpu]) -> list[object]:
                 )
         if any(_bare_uuid(_text(pynvml.nvmlDeviceGetUUID(h))) == bare for h in handles):
             raise GpuMappingError(f"torch devices {[g.index for g in gpus]} include GPU {bare} twice")
+        if _mig_enabled(handle):
+            raise GpuMappingError(
+                f"torch device cuda:{gpu.index} (GPU {bare}) is in MIG mode: NVML's energy counter covers the whole "
+                "GPU, which other instances share, so a MIG slice's energy cannot be metered"
+            )
         handles.append(handle)
     return handles
+
+
+def _mig_enabled(handle: object) -> bool:
+    """The handle's current MIG mode; False where the GPU has no MIG (before Ampere NVML answers NOT_SUPPORTED)."""
+    try:
+        current, _pending = pynvml.nvmlDeviceGetMigMode(handle)
+    except pynvml.NVMLError as exc:
+        if getattr(exc, "value", None) == pynvml.NVML_ERROR_NOT_SUPPORTED:
+            return False
+        raise
+    return bool(current == pynvml.NVML_DEVICE_MIG_ENABLE)
+
+
+@_nvml_call
+def gpu_processes(handles: Sequence[object]) -> list[GpuProcess]:
+    """The compute and graphics processes on each GPU; a GPU that cannot list graphics processes lists compute ones."""
+    listed: list[GpuProcess] = []
+    for handle in handles:
+        uuid = _text(pynvml.nvmlDeviceGetUUID(handle))
+        for kind, call in (
+            ("compute", pynvml.nvmlDeviceGetComputeRunningProcesses),
+            ("graphics", pynvml.nvmlDeviceGetGraphicsRunningProcesses),
+        ):
+            try:
+                running = call(handle)
+            except pynvml.NVMLError as exc:
+                if kind == "graphics" and getattr(exc, "value", None) == pynvml.NVML_ERROR_NOT_SUPPORTED:
+                    continue
+                raise
+            listed.extend(GpuProcess(int(p.pid), uuid, kind) for p in running)
+    return listed
 
 
 def _text(value: str | bytes) -> str:
@@ -190,6 +280,60 @@ def describe_gpu(handle: object) -> MeteredGpu:
     )
 
 
+def counter_lag_from_env() -> float:
+    """The counter's probed lag in seconds (`ENERGY_SCORE_NVML_LAG_MS`, from bench/gpu_probe.py counter); 0: unset."""
+    raw = os.environ.get(LAG_ENV, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        lag_ms = float(raw)
+    except ValueError:
+        raise ValueError(f"{LAG_ENV}={raw!r}: expected milliseconds, e.g. 25") from None
+    if not 0 <= lag_ms < 1000:
+        raise ValueError(f"{LAG_ENV}={raw!r}: expected 0 to 1000 milliseconds")
+    return lag_ms / 1000.0
+
+
+def update_period_s(
+    read: Callable[[], float], budget_s: float, clock: Callable[[], float] = time.perf_counter
+) -> float | None:
+    """The median time between changes of `read()`, polled for at most `budget_s` or until five changes; None when
+    it changed fewer than three times (two intervals after the first, partial one)."""
+    changes: list[float] = []
+    last = read()
+    end = clock() + budget_s
+    while len(changes) < 5 and clock() < end:
+        value = read()
+        if value != last:
+            changes.append(clock())
+            last = value
+    gaps = [b - a for a, b in itertools.pairwise(changes)]
+    return statistics.median(gaps) if len(gaps) >= 2 else None
+
+
+def _optional(call: Callable[[], int]) -> int | None:
+    """A GPU field, or None where the GPU does not report it."""
+    try:
+        return int(call())
+    except pynvml.NVMLError as exc:
+        if getattr(exc, "value", None) == pynvml.NVML_ERROR_NOT_SUPPORTED:
+            return None
+        raise
+
+
+@_nvml_call
+def gpu_state(handle: object) -> GpuState:
+    """The applied (not maximum) clocks, the temperature and the clock event reasons of one GPU now."""
+    reasons = _optional(lambda: pynvml.nvmlDeviceGetCurrentClocksEventReasons(handle)) or 0
+    return GpuState(
+        uuid=_text(pynvml.nvmlDeviceGetUUID(handle)),
+        sm_clock_mhz=_optional(lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM)),
+        memory_clock_mhz=_optional(lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_MEM)),
+        temperature_c=_optional(lambda: pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU)),
+        clock_event_reasons=tuple(name for bit, name in CLOCK_EVENT_REASONS.items() if reasons & bit),
+    )
+
+
 class NvmlMeter(EnergyMeter):
     """GPU energy of exactly the GPUs torch runs the model on, summed as device kind "gpu".
 
@@ -199,10 +343,16 @@ class NvmlMeter(EnergyMeter):
     Args:
         torch_devices: torch CUDA ordinals the model runs on; None means torch's current device.
         synchronize: wait for CUDA work at window edges (torch.cuda.synchronize) so edges are exact.
+        lag_s: how long the counter lags the GPU's work; None reads `ENERGY_SCORE_NVML_LAG_MS` (0 if unset).
     """
 
-    def __init__(self, torch_devices: Sequence[int] | None = None, synchronize: bool = True) -> None:
+    def __init__(
+        self, torch_devices: Sequence[int] | None = None, synchronize: bool = True, lag_s: float | None = None
+    ) -> None:
         super().__init__()
+        self.lag_s = counter_lag_from_env() if lag_s is None else lag_s
+        self._period_s: float | None = None
+        """The counter's update period measured when the meter opened; None before, or when it did not move."""
         self._requested = list(torch_devices) if torch_devices is not None else None
         self._synchronize = synchronize
         self._handles: list[object] = []
@@ -245,7 +395,11 @@ class NvmlMeter(EnergyMeter):
 
     @property
     def sample_period_s(self) -> float:  # type: ignore[override]
-        return 0.5 if self._use_counter else POWER_SAMPLE_PERIOD_S
+        """Every counter update while a lag is applied: a window's start, read only a lag later, is interpolated
+        between samples one update apart (not 0.5 s apart)."""
+        if not self._use_counter:
+            return POWER_SAMPLE_PERIOD_S
+        return max(self.resolution_s, 0.01) if self.lag_s > 0 else 0.5
 
     @property
     def devices(self) -> dict[str, tuple[bool, str]]:
@@ -253,16 +407,40 @@ class NvmlMeter(EnergyMeter):
 
     @property
     def resolution_s(self) -> float:
-        return COUNTER_UPDATE_PERIOD_S if self._use_counter else POWER_SAMPLE_PERIOD_S
+        if not self._use_counter:
+            return POWER_SAMPLE_PERIOD_S
+        return self._period_s if self._period_s is not None else ASSUMED_COUNTER_PERIOD_S
 
     @property
     def gpu_count(self) -> int:
         return len(self._handles)
 
+    @_nvml_call
+    def processes(self) -> list[GpuProcess]:
+        """The compute and graphics processes now on the metered GPUs (found again by UUID; NVML opened for it)."""
+        pynvml.nvmlInit()
+        try:
+            return gpu_processes([pynvml.nvmlDeviceGetHandleByUUID(gpu.uuid) for gpu in self._gpus])
+        finally:
+            pynvml.nvmlShutdown()
+
+    @_nvml_call
+    def state(self) -> list[GpuState]:
+        """Applied clocks, temperature and clock event reasons of each metered GPU now."""
+        pynvml.nvmlInit()
+        try:
+            return [gpu_state(pynvml.nvmlDeviceGetHandleByUUID(gpu.uuid)) for gpu in self._gpus]
+        finally:
+            pynvml.nvmlShutdown()
+
     @property
     def metered_gpus(self) -> list[MeteredGpu]:
-        """UUID, name and power limit of each GPU this meter reads; empty until it is available."""
-        return list(self._gpus)
+        """UUID, name and power limit of each GPU this meter reads, with the counter's measured update period and
+        the lag applied once the meter has opened; empty until it is available."""
+        if not (self._use_counter and self._counter_start_mj):
+            return list(self._gpus)
+        update = {"counter_update_period_s": self._period_s, "counter_lag_s": self.lag_s}
+        return [gpu.model_copy(update=update) for gpu in self._gpus]
 
     def _open(self) -> None:
         if not self._handles:
@@ -274,6 +452,8 @@ class NvmlMeter(EnergyMeter):
         try:
             self._counter_start_mj = self._counters()
             self._use_counter = True
+            # One GPU: the sum of several would change at each GPU's update, a fraction of the period.
+            self._period_s = update_period_s(lambda: float(self._counters()[0]), PERIOD_PROBE_S)
         except NvmlNotSupportedError:
             self._use_counter = False
             self._power_energy_j = [0.0] * len(self._handles)
