@@ -248,6 +248,31 @@ class CarbonCrossCheck(_Record):
     region: str | None = None
 
 
+class RuntimeRecord(_Record):
+    """How the benchmark process ran torch, as it was in effect (not only as the config asked)."""
+
+    intra_op_threads: int = Field(ge=1, description="torch.get_num_threads() in the benchmark process")
+    inter_op_threads: int = Field(ge=1, description="torch.get_num_interop_threads() in the benchmark process")
+    omp_wait_policy: str = Field(description='OMP_WAIT_POLICY when torch started ("unset": the library default)')
+    pinned_cores: list[int] | None = Field(
+        default=None, description="the cores the benchmark was pinned to; None: not pinned (all cores judged)"
+    )
+
+
+class WarmupRecord(_Record):
+    """How long the warm-up ran and why it ended."""
+
+    runs: int = Field(ge=0)
+    duration_s: float = Field(ge=0)
+    steady_power_rule: bool = Field(description="the warm-up went on until the scored device's power was steady")
+    steady: bool | None = Field(
+        default=None, description="power was steady when it ended (None: no steady-power rule on this device)"
+    )
+    window_powers_w: list[float] = Field(
+        default_factory=list, description="the scored device's mean power over each warm-up window of the rule"
+    )
+
+
 class Result(_Record):
     """One benchmark of one model revision on one task under one config version."""
 
@@ -296,6 +321,8 @@ class Result(_Record):
     )
     load_check: dict[str, Any] | None = Field(default=None, description="foreign-load check of the published windows")
     missing_figures: list[MissingFigure] = Field(default_factory=list)
+    runtime: RuntimeRecord | None = Field(default=None, description="threads, wait policy and cores of the run")
+    warmup: WarmupRecord | None = Field(default=None, description="the warm-up's length and how it ended")
 
     def figure(self, phase: str, device: str) -> EnergyFigure | None:
         """The figure for one phase and device, or None if it was not measured."""

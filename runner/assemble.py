@@ -10,7 +10,15 @@ from datetime import datetime
 from typing import Any
 
 from leaderboard_data.model_checks import size_class
-from leaderboard_data.records import CarbonCrossCheck, MeteredGpu, Result, UnavailableMeter, utc_now
+from leaderboard_data.records import (
+    CarbonCrossCheck,
+    MeteredGpu,
+    Result,
+    RuntimeRecord,
+    UnavailableMeter,
+    WarmupRecord,
+    utc_now,
+)
 from runner.figures import Figures, wh_per_1k
 from runner.hardware import fingerprint, software_versions
 from runner.meters import CodecarbonMeter, EnergyMeter
@@ -53,6 +61,8 @@ def load_check_summary(
         "max_foreign_share": round(max(load.foreign_share for load in loads), 4),
         "foreign_cpu_s": round(math.fsum(load.foreign_cpu_s for load in loads), 3),
         "own_cpu_s": round(math.fsum(load.own_cpu_s for load in loads), 3),
+        "window_s": round(math.fsum(load.duration_s for load in loads), 3),
+        "cores_judged": loads[-1].judged,
     }
 
 
@@ -99,6 +109,8 @@ def assemble_result(
     load_check: dict[str, Any] | None,
     metered_gpus: list[MeteredGpu] | None = None,
     distinct_samples: int | None = None,
+    runtime: RuntimeRecord | None = None,
+    warmup: WarmupRecord | None = None,
 ) -> Result:
     """The validated Result. Unstable (no stars) when the scored CV stayed above `cv_max`."""
     reps = readings.repetitions
@@ -148,4 +160,6 @@ def assemble_result(
         missing_figures=figures.missing,
         metered_gpus=metered_gpus or [],
         distinct_samples=distinct_samples,
+        runtime=runtime,
+        warmup=warmup,
     )

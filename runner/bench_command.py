@@ -13,6 +13,7 @@ from leaderboard_data.records import Result
 from leaderboard_data.stores import open_stores
 from runner.engine import BenchmarkSpec, run_benchmark
 from runner.errors import BenchmarkFailure
+from runner.runtime import apply_runtime
 from runner.tables import _table
 
 EXIT_FAILED = 1
@@ -94,6 +95,8 @@ def _distinct_note(result: Result) -> str:
 
 def run_bench_command(args: argparse.Namespace) -> int:
     config = get_task_config(args.task)
+    # This process runs one benchmark: its threads, wait policy and cores are set before anything starts torch.
+    apply_runtime(config.runtime, args.device, pin=True)
     folder = Path(args.model)
     stores = open_stores(args.store)
     if folder.is_dir():

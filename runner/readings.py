@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from leaderboard_data.records import Outputs
+from leaderboard_data.records import Outputs, WarmupRecord
 from runner.meters.load_monitor import WindowLoad
 
 
@@ -99,3 +99,4 @@ class RunReadings:
     idle: IdleReading
     repetitions: list[RepetitionReading]
     remeasured_windows: int = 0
+    warmup: WarmupRecord | None = None

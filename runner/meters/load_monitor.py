@@ -5,12 +5,15 @@ neighbour's work: the same model scored 4x to 44x its quiet figure, and per-quer
 attribution undoes a slowed process, so a contaminated window is never published: the protocol waits for quiet
 and measures it again, and fails as `machine_busy` when the machine never gets quiet.
 
-Over a window, the machine's busy CPU time (all cores, from `psutil.cpu_times()`) minus this process tree's
+Over a window, the busy CPU time of the judged cores (`psutil.cpu_times(percpu=True)`) minus this process tree's
 (`psutil.Process().cpu_times()` of the process and its children) is the foreign CPU time. Divided by the window's
-capacity (duration x cores) it is the foreign share; above `foreign_cpu_share_max` the window is contaminated.
+capacity (duration x judged cores) it is the foreign share; above `foreign_cpu_share_max` the window is
+contaminated. The judged cores are the ones the benchmark is pinned to (`runner.runtime`): with its threads fixed,
+load on other cores does not touch a process-mode CPU estimate, while load on its own cores slows it and is caught.
+Without pinning, every core is judged.
 
 Example:
-    monitor = LoadMonitor(foreign_cpu_share_max=0.10)
+    monitor = LoadMonitor(foreign_cpu_share_max=0.10, cores=[1])
     mark = monitor.begin()
     ...  # the measured window
     load = monitor.end(mark)   # WindowLoad: foreign_cpu_s, own_cpu_s, foreign_share, contaminated
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import ModuleType
@@ -32,6 +35,11 @@ GATE_ENV = "ENERGY_SCORE_LOAD_GATE"
 QUIET_IDLE_ENV = "ENERGY_SCORE_QUIET_IDLE_W"
 IDLE_TIME_FIELDS = ("idle", "iowait")
 """Fields of `psutil.cpu_times()` that are not work; every other field is busy time."""
+
+
+def busy_seconds(times: Any) -> float:
+    """Busy CPU time in one `psutil.cpu_times()` reading (all fields but idle and iowait)."""
+    return sum(value for name, value in times._asdict().items() if name not in IDLE_TIME_FIELDS)
 
 
 class LoadGate(StrEnum):
@@ -101,13 +109,15 @@ class WindowLoad:
     contaminated: bool
     reason: str | None = None
     """Why the window is contaminated when CPU time does not show it (an idle baseline above the quiet level)."""
+    judged: str = "all cores"
+    """Which cores the share is of: "all cores", or the benchmark's pinned cores ("cores 0,1")."""
 
     def describe(self) -> str:
         if self.reason:
             return self.reason
         return (
             f"other processes used {self.foreign_cpu_s:.2f} CPU-s in {self.duration_s:.2f} s "
-            f"({self.foreign_share:.0%} of all cores; this benchmark {self.own_cpu_s:.2f} CPU-s)"
+            f"({self.foreign_share:.0%} of {self.judged}; this benchmark {self.own_cpu_s:.2f} CPU-s)"
         )
 
 
@@ -120,6 +130,7 @@ class LoadMonitor:
 
     Args:
         foreign_cpu_share_max: foreign CPU time over a window's capacity above which it is contaminated.
+        cores: the cores judged (those the benchmark is pinned to); None judges every core.
         ps: the psutil module (a fake of the same shape in tests).
         clock, sleep: time source and sleep, for waiting.
     """
@@ -130,17 +141,21 @@ class LoadMonitor:
         ps: ModuleType | Any = psutil,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        cores: Sequence[int] | None = None,
     ) -> None:
         self.foreign_cpu_share_max = foreign_cpu_share_max
+        self.cores = list(cores) if cores is not None else None
         self._ps = ps
         self._clock = clock
         self._sleep = sleep
-        self._cores = ps.cpu_count() or 1
+        self._cores = len(self.cores) if self.cores is not None else ps.cpu_count() or 1
         self._me = ps.Process()
 
     def _busy_s(self) -> float:
-        times = self._ps.cpu_times()
-        return sum(value for name, value in times._asdict().items() if name not in IDLE_TIME_FIELDS)
+        if self.cores is None:
+            return busy_seconds(self._ps.cpu_times())
+        per_core = self._ps.cpu_times(percpu=True)
+        return sum(busy_seconds(per_core[core]) for core in self.cores)
 
     def _own_s(self) -> float:
         total = 0.0
@@ -168,7 +183,12 @@ class LoadMonitor:
         own = max(self._own_s() - mark.own_s, 0.0)
         foreign = max(self._busy_s() - mark.busy_s - own, 0.0)
         share = foreign / (duration * self._cores)
-        return WindowLoad(duration, foreign, own, share, share > self.foreign_cpu_share_max)
+        judged = (
+            "all cores"
+            if self.cores is None
+            else "core" + "s" * (len(self.cores) > 1) + " " + ",".join(map(str, self.cores))
+        )
+        return WindowLoad(duration, foreign, own, share, share > self.foreign_cpu_share_max, judged=judged)
 
     def wait_for_quiet(self, max_wait_s: float, probe_s: float = 1.0) -> WindowLoad:
         """Probe `probe_s` windows until one is quiet; raise MachineBusyError naming the load after `max_wait_s`."""
