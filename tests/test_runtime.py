@@ -121,5 +121,5 @@ def test_the_thread_environment_is_the_configs() -> None:
     )
     assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "4"
     assert env["OMP_WAIT_POLICY"] == "PASSIVE"
-    with pytest.raises(ValueError, match="pinned_cores.cpu must be at least intra_op_threads.cpu"):
+    with pytest.raises(ValueError, match=r"pinned_cores\.cpu must be at least intra_op_threads\.cpu"):
         RuntimeSettings(intra_op_threads=CountPerDevice(cpu=2, cuda=1), pinned_cores=CountPerDevice(cpu=1, cuda=1))
