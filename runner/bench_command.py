@@ -67,6 +67,12 @@ def _checks_line(result: Result) -> str:
             f"(gate {check['gate']}, {check['windows_contaminated']} contaminated, "
             f"{check['windows_remeasured']} re-measured)"
         )
+    if result.runtime:
+        runtime = result.runtime
+        cores = ",".join(map(str, runtime.pinned_cores)) if runtime.pinned_cores else "not pinned"
+        parts.append(
+            f"runtime: {runtime.intra_op_threads} thread(s), wait policy {runtime.omp_wait_policy}, cores {cores}"
+        )
     if result.cpu_power_model:
         model = result.cpu_power_model
         parts.append(
