@@ -4,9 +4,10 @@ Runs `energy-score bench` (a subprocess each time, as a user would) on one demo 
 the last `--busy-runs` of them beside `--busy-cores` single-threaded spin loops (default 1: one busy neighbour, as
 on a laptop; the benchmark runs on its config's fixed threads, pinned to its own core). A busy run must either
 score within 0.85-1.15 of the quiet runs, or be flagged as contaminated and not published (the command exits
-non-zero with the reason, and `--out` records it). Then the demo's identical-architecture pairs (bert-classifier-SIZE-0 and -1:
-same config, different random weights) are benchmarked and rated together by quintile with the leaderboard's
-tie margin, as the leaderboard rates a cohort: a pair should get the same stars. Prints:
+non-zero with the reason, and `--out` records it). Then the demo's identical-architecture pairs
+(bert-classifier-SIZE-0 and -1: same config, different random weights) are benchmarked and rated together by
+quintile with the leaderboard's tie margin, as the leaderboard rates a cohort: a pair should get the same stars.
+Prints:
 
     cv_across_runs: CV of the scored figure over the published runs (goal <= 0.10)
     busy_vs_quiet_ratio: mean published busy / mean quiet (goal 0.85-1.15; n/a when no busy run was published)
