@@ -22,7 +22,7 @@ from runner.meters import EnergyMeter, MeterError, detect_meters, metered_gpus
 from runner.meters.load_monitor import LoadGate, LoadMonitor, gate_from_env, quiet_idle_from_env
 from runner.protocol import Measurement, PhaseClock, ProgressCallback, ProtocolSettings
 from runner.readings import DecodeMethod
-from runner.runtime import apply_runtime
+from runner.runtime import allowed_cores, apply_runtime, pin_process
 from runner.stats import NonPositiveReadingError
 from runner.tasks.base import BenchmarkTask
 
@@ -166,7 +166,13 @@ def run_benchmark(
             task=task,
             meters=meter_list,
             settings=spec.protocol_settings(),
-            monitor=load_monitor or LoadMonitor(checks.foreign_cpu_share_max, cores=runtime.pinned_cores),
+            monitor=load_monitor
+            or LoadMonitor(
+                checks.foreign_cpu_share_max,
+                cores=runtime.pinned_cores,
+                move_to=pin_process,
+                candidates=allowed_cores(),
+            ),
             sync=_device_sync(spec.device),
             on_progress=_progress_bar(spec, on_progress),
         )

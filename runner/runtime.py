@@ -36,6 +36,13 @@ WAIT_POLICY_ENV = "OMP_WAIT_POLICY"
 
 _pinned_cores: list[int] | None = None
 """The cores this process was pinned to by `apply_runtime(..., pin=True)`; None while it is not pinned."""
+_allowed_cores: list[int] = sorted(os.sched_getaffinity(0))
+"""The cores this process could run on before it was pinned: those it may move to."""
+
+
+def allowed_cores() -> list[int]:
+    """The cores this process could run on before it was pinned."""
+    return list(_allowed_cores)
 
 
 def thread_env(settings: RuntimeSettings, device: Device) -> dict[str, str]:

@@ -154,6 +154,42 @@ def test_a_pinned_benchmark_is_judged_by_its_own_cores_only() -> None:
     assert unpinned.end(mark).contaminated
 
 
+def test_a_pinned_benchmark_whose_core_was_taken_moves_to_a_quiet_core() -> None:
+    """While the benchmark slept (an idle window), a neighbour moved onto its core and stays there. Waiting for
+    that core to get quiet would fail a laptop with one busy neighbour; the benchmark moves to the quiet core.
+    With every core busy there is nowhere to go, and the machine is busy."""
+    ps, clock = FakePsutil(), FakeClock()
+    moves: list[list[int]] = []
+    m = LoadMonitor(0.10, ps=ps, clock=clock, sleep=clock.sleep, cores=[0], move_to=moves.append)
+    ps.core_of[99] = 0
+
+    def neighbour_spins(seconds: float) -> None:
+        ps.run(99, seconds, "spinner")
+        clock.sleep(seconds)
+
+    m._sleep = neighbour_spins
+    load = m.wait_for_quiet(60.0)
+    assert moves == [[1]] and m.cores == [1] and not load.contaminated
+    assert "core 1" in load.describe() and clock.t == pytest.approx(1.0)
+    mark = m.begin()
+    neighbour_spins(1.0)
+    assert not m.end(mark).contaminated  # judged on its new core, the neighbour no longer counts
+
+    ps.core_of[98] = 0
+    m = LoadMonitor(0.10, ps=ps, clock=clock, sleep=clock.sleep, cores=[1], move_to=moves.append)
+
+    def both_cores_busy(seconds: float) -> None:
+        ps.run(99, seconds)  # on core 1
+        ps.run(98, seconds, "other")  # on core 0
+        clock.sleep(seconds)
+
+    ps.core_of[99] = 1
+    m._sleep = both_cores_busy
+    with pytest.raises(MachineBusyError, match="stayed busy for 5 s"):
+        m.wait_for_quiet(5.0)
+    assert moves == [[1]]
+
+
 def test_a_child_that_exits_mid_read_is_skipped() -> None:
     ps, clock = FakePsutil(), FakeClock()
     ps.children = [7]  # listed, but gone from the table by the time it is read

@@ -42,6 +42,11 @@ def busy_seconds(times: Any) -> float:
     return sum(value for name, value in times._asdict().items() if name not in IDLE_TIME_FIELDS)
 
 
+def _core_names(cores: list[int]) -> str:
+    """'core 1' or 'cores 0,1'."""
+    return "core" + "s" * (len(cores) > 1) + " " + ",".join(map(str, cores))
+
+
 class LoadGate(StrEnum):
     """What a contaminated window does: `gate` re-measures it after quiet (production); `record` only records."""
 
@@ -131,6 +136,9 @@ class LoadMonitor:
     Args:
         foreign_cpu_share_max: foreign CPU time over a window's capacity above which it is contaminated.
         cores: the cores judged (those the benchmark is pinned to); None judges every core.
+        move_to: pins the benchmark to other cores (`runner.runtime.pin_process`); while waiting for quiet, a
+            pinned benchmark moves to `candidates` cores that were quiet. None: it stays on its cores.
+        candidates: the cores it may move to; None: every core.
         ps: the psutil module (a fake of the same shape in tests).
         clock, sleep: time source and sleep, for waiting.
     """
@@ -142,9 +150,13 @@ class LoadMonitor:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         cores: Sequence[int] | None = None,
+        move_to: Callable[[list[int]], None] | None = None,
+        candidates: Sequence[int] | None = None,
     ) -> None:
         self.foreign_cpu_share_max = foreign_cpu_share_max
         self.cores = list(cores) if cores is not None else None
+        self.candidates = list(candidates) if candidates is not None else list(range(ps.cpu_count() or 1))
+        self._move_to = move_to if cores is not None else None
         self._ps = ps
         self._clock = clock
         self._sleep = sleep
@@ -183,23 +195,26 @@ class LoadMonitor:
         own = max(self._own_s() - mark.own_s, 0.0)
         foreign = max(self._busy_s() - mark.busy_s - own, 0.0)
         share = foreign / (duration * self._cores)
-        judged = (
-            "all cores"
-            if self.cores is None
-            else "core" + "s" * (len(self.cores) > 1) + " " + ",".join(map(str, self.cores))
-        )
+        judged = "all cores" if self.cores is None else _core_names(self.cores)
         return WindowLoad(duration, foreign, own, share, share > self.foreign_cpu_share_max, judged=judged)
 
     def wait_for_quiet(self, max_wait_s: float, probe_s: float = 1.0) -> WindowLoad:
-        """Probe `probe_s` windows until one is quiet; raise MachineBusyError naming the load after `max_wait_s`."""
+        """Probe `probe_s` windows until one is quiet; raise MachineBusyError naming the load after `max_wait_s`.
+
+        A pinned benchmark that can move (`move_to`) moves to as many other cores when they were quiet over a
+        probe: a neighbour that took its core while it slept (an idle window) is left there."""
         deadline = self._clock() + max_wait_s
         before = self._process_times()
         mark = self.begin()
         while True:
+            per_core = self._ps.cpu_times(percpu=True) if self._move_to is not None else None
             self._sleep(probe_s)
             load = self.end(mark)
             if not load.contaminated:
                 return load
+            moved = self._move_to_quiet_cores(per_core, load.duration_s) if per_core is not None else None
+            if moved is not None:
+                return moved
             if self._clock() >= deadline:
                 top = self._top_processes(before, self._process_times())
                 raise MachineBusyError(
@@ -207,6 +222,20 @@ class LoadMonitor:
                     f"busiest other processes: {top or 'none visible (another container or a hypervisor?)'}"
                 )
             mark = self.begin()
+
+    def _move_to_quiet_cores(self, per_core_before: list[Any], duration_s: float) -> WindowLoad | None:
+        """Pin to the least busy cores of the probe when they were quiet; their load, or None if none was."""
+        assert self.cores is not None and self._move_to is not None
+        after = self._ps.cpu_times(percpu=True)
+        busy = {c: busy_seconds(after[c]) - busy_seconds(per_core_before[c]) for c in self.candidates}
+        quietest = sorted(sorted(busy, key=lambda c: (busy[c], c))[: len(self.cores)])
+        foreign = sum(busy[c] for c in quietest)
+        share = foreign / (max(duration_s, 1e-9) * len(quietest))
+        if share > self.foreign_cpu_share_max or quietest == self.cores:
+            return None
+        self._move_to(quietest)
+        self.cores = quietest
+        return WindowLoad(duration_s, foreign, 0.0, share, False, judged=_core_names(quietest))
 
     def _process_times(self) -> dict[int, tuple[str, float]]:
         mine = {self._me.pid, *(c.pid for c in self._children())}
