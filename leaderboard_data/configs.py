@@ -203,6 +203,66 @@ class QualitySpec(_Strict):
         return self
 
 
+class CountPerDevice(_Strict):
+    """A whole number that differs between the reference GPU and a CPU run (threads, cores)."""
+
+    cpu: int = Field(ge=1)
+    cuda: int = Field(ge=1)
+
+    def for_device(self, device: Device) -> int:
+        return self.cpu if device == "cpu" else self.cuda
+
+
+class RuntimeSettings(_Strict):
+    """How the benchmark process runs torch, fixed by the protocol and recorded in every result.
+
+    With torch's default threads (one per core, OpenMP spin-waiting between parallel regions), a model beside a
+    process that keeps one core busy burned 8x its quiet CPU time and scored 3.6x-77x its quiet figure; with one
+    thread and a passive wait policy the busy figure equals the quiet one (bench/results/threads-*.txt). The
+    values are set in the benchmark process before torch starts its thread pools.
+    """
+
+    intra_op_threads: CountPerDevice = Field(
+        default=CountPerDevice(cpu=1, cuda=1), description="torch.set_num_threads and OMP_NUM_THREADS"
+    )
+    inter_op_threads: CountPerDevice = Field(
+        default=CountPerDevice(cpu=1, cuda=1), description="torch.set_num_interop_threads"
+    )
+    omp_wait_policy: Literal["passive", "active"] = Field(
+        default="passive", description="OMP_WAIT_POLICY: passive threads sleep instead of spinning between regions"
+    )
+    pinned_cores: CountPerDevice = Field(
+        default=CountPerDevice(cpu=1, cuda=2),
+        description="the benchmark process is pinned to this many of the least busy cores, and the foreign-load "
+        "check judges only those cores; at least intra_op_threads",
+    )
+
+    @model_validator(mode="after")
+    def _threads_fit_cores(self) -> RuntimeSettings:
+        for device in ("cpu", "cuda"):
+            if self.pinned_cores.for_device(device) < self.intra_op_threads.for_device(device):
+                raise ValueError(f"pinned_cores.{device} must be at least intra_op_threads.{device}")
+        return self
+
+
+class WarmupSettings(_Strict):
+    """On a device with an energy counter (a GPU), the warm-up goes on until power is steady.
+
+    After the minimum warm-up, the warm-up continues in counter windows of `window_s`; it ends when two successive
+    windows' mean powers differ by at most `power_change_max` of the later one, or after `max_s` in all (the
+    result records which, with the powers read).
+    """
+
+    steady_power_devices: tuple[Device, ...] = Field(
+        default=("cuda",), description="devices whose warm-up lasts until power is steady"
+    )
+    window_s: float = Field(default=2.0, gt=0, description="length of one power window of the warm-up")
+    power_change_max: float = Field(
+        default=0.03, gt=0, description="two successive windows within this share of each other: steady"
+    )
+    max_s: float = Field(default=120.0, gt=0, description="the warm-up's longest time, steady or not")
+
+
 class TaskConfig(_Strict):
     """The standardized benchmark of one task. Every field is part of what a result was measured under."""
 
@@ -228,6 +288,10 @@ class TaskConfig(_Strict):
     max_input_length: int = Field(default=512, gt=0, description="truncation when the model sets none")
     timeout_s: float = Field(default=3600, gt=0, description="wall-clock limit for one benchmark")
     rate_by_size_class: bool = Field(default=False, description="stars within size classes (text generation)")
+    runtime: RuntimeSettings = Field(
+        default=RuntimeSettings(), description="threads, wait policy and cores of the benchmark process"
+    )
+    warmup: WarmupSettings = Field(default=WarmupSettings(), description="when the warm-up is long enough")
     generation: GenerationArgs | None = None
     diffusion: DiffusionArgs | None = None
     quality: QualitySpec | None = Field(default=None, description="the quality metric scored beside the energy")

@@ -314,6 +314,31 @@ class Quality(_Record):
     )
 
 
+class RuntimeRecord(_Record):
+    """How the benchmark process ran torch, as it was in effect (not only as the config asked)."""
+
+    intra_op_threads: int = Field(ge=1, description="torch.get_num_threads() in the benchmark process")
+    inter_op_threads: int = Field(ge=1, description="torch.get_num_interop_threads() in the benchmark process")
+    omp_wait_policy: str = Field(description='OMP_WAIT_POLICY when torch started ("unset": the library default)')
+    pinned_cores: list[int] | None = Field(
+        default=None, description="the cores the benchmark was pinned to; None: not pinned (all cores judged)"
+    )
+
+
+class WarmupRecord(_Record):
+    """How long the warm-up ran and why it ended."""
+
+    runs: int = Field(ge=0)
+    duration_s: float = Field(ge=0)
+    steady_power_rule: bool = Field(description="the warm-up went on until the scored device's power was steady")
+    steady: bool | None = Field(
+        default=None, description="power was steady when it ended (None: no steady-power rule on this device)"
+    )
+    window_powers_w: list[float] = Field(
+        default_factory=list, description="the scored device's mean power over each warm-up window of the rule"
+    )
+
+
 class Result(_Record):
     """One benchmark of one model revision on one task under one config version."""
 
@@ -369,6 +394,9 @@ class Result(_Record):
     def quality_unranked(self) -> bool:
         """Below its task's quality floor under an `unrank` gate: shown, flagged, given no stars."""
         return self.quality is not None and self.quality.gate == "unrank" and self.quality.floor_passed is False
+
+    runtime: RuntimeRecord | None = Field(default=None, description="threads, wait policy and cores of the run")
+    warmup: WarmupRecord | None = Field(default=None, description="the warm-up's length and how it ended")
 
     def figure(self, phase: str, device: str) -> EnergyFigure | None:
         """The figure for one phase and device, or None if it was not measured."""

@@ -15,8 +15,10 @@ from leaderboard_data.records import (
     MeteredGpu,
     Quality,
     Result,
+    RuntimeRecord,
     TokenFigures,
     UnavailableMeter,
+    WarmupRecord,
     utc_now,
 )
 from runner.figures import Figures, wh_per_1k
@@ -63,6 +65,8 @@ def load_check_summary(
         "foreign_cpu_s": round(math.fsum(load.foreign_cpu_s for load in loads), 3),
         "own_cpu_s": round(math.fsum(load.own_cpu_s for load in loads), 3),
         **_gpu_windows(loads),
+        "window_s": round(math.fsum(load.duration_s for load in loads), 3),
+        "cores_judged": loads[-1].judged,
     }
 
 
@@ -117,6 +121,8 @@ def assemble_result(
     distinct_samples: int | None = None,
     tokens: TokenFigures | None = None,
     quality: Quality | None = None,
+    runtime: RuntimeRecord | None = None,
+    warmup: WarmupRecord | None = None,
 ) -> Result:
     """The validated Result. Unstable (no stars) when the scored CV stayed above `cv_max`. `outputs` counts every
     repetition's passes; `tokens` holds the per-token figures of a text generation run."""
@@ -169,4 +175,6 @@ def assemble_result(
         distinct_samples=distinct_samples,
         tokens=tokens,
         quality=quality,
+        runtime=runtime,
+        warmup=warmup,
     )

@@ -13,6 +13,7 @@ from leaderboard_data.records import Result
 from leaderboard_data.stores import open_stores
 from runner.engine import BenchmarkSpec, run_benchmark
 from runner.errors import BenchmarkFailure
+from runner.runtime import apply_runtime
 from runner.tables import _table
 
 EXIT_FAILED = 1
@@ -81,6 +82,12 @@ def _checks_line(result: Result) -> str:
             f"(gate {check['gate']}, {check['windows_contaminated']} contaminated, "
             f"{check['windows_remeasured']} re-measured)"
         )
+    if result.runtime:
+        runtime = result.runtime
+        cores = ",".join(map(str, runtime.pinned_cores)) if runtime.pinned_cores else "not pinned"
+        parts.append(
+            f"runtime: {runtime.intra_op_threads} thread(s), wait policy {runtime.omp_wait_policy}, cores {cores}"
+        )
     if result.cpu_power_model:
         model = result.cpu_power_model
         parts.append(
@@ -109,6 +116,8 @@ def _distinct_note(result: Result) -> str:
 
 def run_bench_command(args: argparse.Namespace) -> int:
     config = get_task_config(args.task)
+    # This process runs one benchmark: its threads, wait policy and cores are set before anything starts torch.
+    apply_runtime(config.runtime, args.device, pin=True)
     folder = Path(args.model)
     stores = open_stores(args.store)
     if folder.is_dir():

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from leaderboard_data.configs import Pipeline, TaskConfig
 from leaderboard_data.model_files import folder_parameters
-from leaderboard_data.records import LOCAL_DATASET, ErrorKind, Result, utc_now
+from leaderboard_data.records import LOCAL_DATASET, ErrorKind, Result, RuntimeRecord, utc_now
 from runner.assemble import RunFacts, assemble_result, load_check_summary
 from runner.errors import BenchmarkFailure
 from runner.figures import compute_figures
@@ -24,6 +24,7 @@ from runner.per_token import token_figures
 from runner.protocol import Measurement, PhaseClock, ProgressCallback, ProtocolSettings
 from runner.quality.outputs import score_run_outputs
 from runner.readings import DecodeMethod
+from runner.runtime import allowed_cores, apply_runtime, pin_process
 from runner.stats import NonPositiveReadingError
 from runner.tasks.base import BenchmarkTask
 
@@ -125,6 +126,7 @@ class BenchmarkSpec:
             else config.checks.model_copy(update={"quiet_wait_s": self.quiet_wait_s}),
             gate=self.resolved_load_gate,
             quiet_idle_w=quiet_idle_from_env() if self.quiet_idle_w is None else self.quiet_idle_w,
+            warmup=config.warmup,
             extra_budget_s=(
                 config.checks.extra_repetitions_budget_s.for_device(self.device)
                 if self.extra_repetitions_budget_s is None
@@ -151,10 +153,15 @@ def run_benchmark(
         meters: energy meters to use; None detects them for `spec.device`.
         on_progress: called at stage boundaries with (stage, done, total).
         task_class: the task implementation; None looks it up in TASK_REGISTRY by the config's pipeline.
-        load_monitor: the foreign-load monitor; None builds one on psutil with the config's threshold.
+        load_monitor: the foreign-load monitor; None builds one on psutil with the config's threshold, judging
+            the cores this process is pinned to (all cores when it is not).
+
+    The config's threads are applied here; a process that runs one benchmark applies its whole runtime (wait
+    policy, cores) before torch starts, with `runner.runtime.apply_runtime(..., pin=True)`.
     """
     stage = "setup"
     try:
+        runtime = apply_runtime(spec.task_config.runtime, spec.device)
         cls = task_class or _registered_task(spec)
         task = cls(spec.task_config, spec.model_dir, spec.device, spec.resolved_precision)
         meter_list = meters if meters is not None else detect_meters(spec.device, spec.country_iso_code)
@@ -163,12 +170,19 @@ def run_benchmark(
             task=task,
             meters=meter_list,
             settings=spec.protocol_settings(),
-            monitor=load_monitor or LoadMonitor(checks.foreign_cpu_share_max, gpu=gpu_watch(meter_list)),
+            monitor=load_monitor
+            or LoadMonitor(
+                checks.foreign_cpu_share_max,
+                cores=runtime.pinned_cores,
+                move_to=pin_process,
+                candidates=allowed_cores(),
+                gpu=gpu_watch(meter_list),
+            ),
             sync=_device_sync(spec.device),
             on_progress=_progress_bar(spec, on_progress),
         )
         stage = "benchmark"
-        return _execute(spec, measurement)
+        return _execute(spec, measurement, runtime)
     except BenchmarkFailure:
         raise
     except Exception as exc:
@@ -242,7 +256,7 @@ def _progress_bar(spec: BenchmarkSpec, on_progress: ProgressCallback | None) -> 
     return report
 
 
-def _execute(spec: BenchmarkSpec, measurement: Measurement) -> Result:
+def _execute(spec: BenchmarkSpec, measurement: Measurement, runtime: RuntimeRecord) -> Result:
     started = utc_now()
     if spec.device == "cuda":
         _check_gpu_memory(spec)
@@ -304,6 +318,8 @@ def _execute(spec: BenchmarkSpec, measurement: Measurement) -> Result:
         distinct_samples=task.distinct_samples,
         tokens=token_figures(readings, figures) if spec.task_config.pipeline == Pipeline.TEXT_GENERATION else None,
         quality=quality,
+        runtime=runtime,
+        warmup=readings.warmup,
     )
 
 

@@ -241,6 +241,14 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+def _apply_runtime(spec: dict[str, Any]) -> None:
+    """The task config's runtime for this process, pinned to its cores; read from the spec without torch."""
+    from leaderboard_data.configs import TaskConfig
+    from runner.runtime import apply_runtime
+
+    apply_runtime(TaskConfig.model_validate(spec["task_config"]).runtime, spec["device"], pin=True)
+
+
 def _child(payload_path: Path, result_path: Path) -> int:
     payload = json.loads(payload_path.read_text())
     _die_with_parent(int(payload["parent_pid"]))
@@ -249,6 +257,7 @@ def _child(payload_path: Path, result_path: Path) -> int:
         limit_bytes = int(limit) * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
     try:
+        _apply_runtime(payload["spec"])  # threads, wait policy and cores, before torch starts its thread pools
         import transformers
 
         from runner.engine import BenchmarkSpec, classify_exception, run_benchmark

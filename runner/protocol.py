@@ -1,17 +1,20 @@
 """The measurement protocol: windows, repetitions and idle baselines, returned as raw readings.
 
 1. "load": the model is loaded inside a metered window (once).
-2. Warm-up runs on the first input; they also time each phase, which decides how two-phase tasks are split.
-3. An idle baseline (model loaded, nothing running) before and after the measured passes, each after a settle
+2. An idle baseline (model loaded, nothing running) before and after the measured passes, each after a settle
    time (the power tail of the last work decays first), with edges taken just after a counter update.
-4. The samples are split into `repetitions` disjoint slices; one repetition is one pass over its slice (repeated
-   only to reach the minimum window), so all repetitions together do about one pass over the samples. Inside a
-   repetition, preprocessing the slice is its own window, and inference over the prepared inputs another.
-5. Two-phase tasks: phases are read at the phase marks when the scored meter resolves the shortest phase
+3. The samples are split into `repetitions` disjoint slices. Preprocessing each slice is measured first, each in
+   its own window, away from the inference windows (the accelerator is nearly idle while it runs).
+4. Warm-up on the first prepared inputs, right before the inference windows; it also times each phase, which
+   decides how two-phase tasks are split. On a device of the config's steady-power rule (a GPU), it goes on until
+   successive counter windows read the same power (`WarmupSettings`), recorded in the result.
+5. The inference windows run back to back: one repetition is one pass over its prepared slice (repeated only to
+   reach the minimum window), so all repetitions together do about one pass over the samples.
+6. Two-phase tasks: phases are read at the phase marks when the scored meter resolves the shortest phase
    (`DecodeMethod.DIRECT`), else the first phase is measured alone in its own window (`SUBTRACTED`).
-6. When the scored figure's CV over repetitions is above the config's `cv_max`, repetitions are added (reusing
-   the slices in order) within a time budget.
-7. Every window's foreign CPU load is checked (`LoadMonitor`); a contaminated window is measured again once the
+7. When the scored figure's CV over repetitions is above the config's `cv_max`, repetitions are added (reusing
+   the slices, their prepared inputs and preprocess readings, in order) within a time budget.
+8. Every window's foreign CPU load is checked (`LoadMonitor`); a contaminated window is measured again once the
    machine is quiet, and a machine that never gets quiet fails the benchmark as `machine_busy`.
 """
 
@@ -23,8 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from leaderboard_data.configs import MeasurementChecks
-from leaderboard_data.records import ErrorKind, Outputs
+from leaderboard_data.configs import MeasurementChecks, WarmupSettings
+from leaderboard_data.records import ErrorKind, Outputs, WarmupRecord
 from runner.errors import BenchmarkFailure
 from runner.figures import DIRECT_MIN_UPDATES, scored_cv
 from runner.meters import EnergyMeter
@@ -55,6 +58,19 @@ class ProtocolSettings:
     extra_budget_s: float
     quiet_idle_w: dict[str, float] = field(default_factory=dict)
     """This machine's quiet idle power per device; an idle baseline far above it is contaminated."""
+    warmup: WarmupSettings = field(default_factory=WarmupSettings)
+    """When the warm-up is long enough: on its steady-power devices, once power is steady."""
+
+
+@dataclass(frozen=True)
+class PreparedSlice:
+    """One slice's inputs, prepared in its own measured preprocess window."""
+
+    slice_index: int
+    window: Window
+    inputs: list[Any]
+    queries: int
+    """Inputs prepared in the window (the slice, repeated until the minimum window)."""
 
 
 # --- phase marks ------------------------------------------------------------------------------------------------
@@ -212,25 +228,63 @@ class Measurement:
         self.progress("load", 1, 1)
         return value, self.window(begin, end)
 
-    def warmup(self) -> dict[str, float]:
-        """Warm-up right before the first repetition: at least `warmup_runs` runs (one at least) and at least
-        `min_window_s`, cycling over the first `warmup_runs` inputs: a handful of short runs can end before a
-        GPU's clocks (or a CPU's thread pools and allocator) settle. Returns each phase's mean duration per run."""
+    def warmup(self, prepared: list[Any]) -> tuple[dict[str, float], WarmupRecord]:
+        """Warm-up right before the inference windows: at least `warmup_runs` runs (one at least) and at least
+        `min_window_s`, cycling over the first `warmup_runs` prepared inputs: a handful of short runs can end before
+        a GPU's clocks (or a CPU's thread pools and allocator) settle. On a steady-power device it then goes on
+        until power is steady. Returns each phase's mean duration per run, and what the warm-up did."""
         task = self.task
         minimum = max(self.settings.warmup_runs, 1)
-        prepared = [task.preprocess(sample) for sample in self.samples[:minimum]]
+        inputs = prepared[:minimum]
         clock = PhaseClock(self.sync)
         begin = time.perf_counter()
         runs = 0
-        while runs < minimum or time.perf_counter() - begin < self.settings.min_window_s:
+
+        def run_once() -> None:
+            nonlocal runs
             clock.open(task.phases[0], time.perf_counter())
-            task.run(prepared[runs % len(prepared)], clock.mark)
+            task.run(inputs[runs % len(inputs)], clock.mark)
             if self.sync is not None:
                 self.sync()
             clock.close(time.perf_counter())
             runs += 1
             self.progress("warmup", min(runs, minimum), minimum)
-        return {phase: seconds / runs for phase, seconds in clock.durations().items()}
+
+        while runs < minimum or time.perf_counter() - begin < self.settings.min_window_s:
+            run_once()
+        rule = self.settings.warmup
+        steady: bool | None = None
+        powers: list[float] = []
+        if self.settings.device in rule.steady_power_devices:
+            steady, powers = self._warm_until_steady(run_once, begin)
+        record = WarmupRecord(
+            runs=runs,
+            duration_s=time.perf_counter() - begin,
+            steady_power_rule=self.settings.device in rule.steady_power_devices,
+            steady=steady,
+            window_powers_w=[round(p, 4) for p in powers],
+        )
+        return {phase: seconds / runs for phase, seconds in clock.durations().items()}, record
+
+    def _warm_until_steady(self, run_once: Callable[[], None], began: float) -> tuple[bool | None, list[float]]:
+        """Warm-up windows of `window_s` until two successive ones read the scored device's power within
+        `power_change_max` of each other, or until `max_s` since the warm-up began. None: no meter of that device."""
+        rule = self.settings.warmup
+        scored = self.settings.scored_device
+        powers: list[float] = []
+        while True:
+            start = self.edge()
+            while time.perf_counter() - start < rule.window_s:
+                run_once()
+            end = self.edge()
+            joules = self.window(start, end).joules.get(scored)
+            if joules is None:
+                return None, powers
+            powers.append(joules / max(end - start, 1e-9))
+            if len(powers) >= 2 and abs(powers[-1] - powers[-2]) <= rule.power_change_max * powers[-1]:
+                return True, powers
+            if time.perf_counter() - began >= rule.max_s:
+                return False, powers
 
     def decode_method(self, phase_s: dict[str, float]) -> DecodeMethod | None:
         """Direct marks when the scored device's meter resolves the shortest phase, else first-phase subtraction."""
@@ -256,18 +310,25 @@ class Measurement:
         window, _ = self._gated("idle baseline", once, lambda w: [w[0].load, w[1]])
         return window
 
-    def repetition(self, index: int, part: list[dict[str, Any]], method: DecodeMethod | None) -> RepetitionReading:
-        """One repetition over its slice, re-measured while any of its windows is contaminated."""
+    def preprocess(self, index: int, part: list[dict[str, Any]]) -> PreparedSlice:
+        """Preprocessing one slice in its own window, re-measured while it is contaminated by foreign load."""
+
+        def once() -> PreparedSlice:
+            window, prepared, queries = self._preprocess_window(part)
+            return PreparedSlice(index, window, prepared, queries)
+
+        return self._gated(f"preprocess {index + 1}", once, lambda p: [p.window.load])
+
+    def repetition(self, index: int, prepared: PreparedSlice, method: DecodeMethod | None) -> RepetitionReading:
+        """One repetition's inference over its prepared slice, re-measured while a window is contaminated."""
 
         def windows(r: RepetitionReading) -> list[WindowLoad | None]:
-            return [r.preprocess.load, r.inference.load, r.first_phase.load if r.first_phase else None]
+            return [r.inference.load, r.first_phase.load if r.first_phase else None]
 
-        return self._gated(f"repetition {index + 1}", lambda: self._repetition_once(index, part, method), windows)
+        return self._gated(f"repetition {index + 1}", lambda: self._repetition_once(index, prepared, method), windows)
 
-    def _repetition_once(
-        self, index: int, part: list[dict[str, Any]], method: DecodeMethod | None
-    ) -> RepetitionReading:
-        preprocess, prepared, prepared_queries = self._preprocess_window(part)
+    def _repetition_once(self, index: int, part: PreparedSlice, method: DecodeMethod | None) -> RepetitionReading:
+        prepared = part.inputs
         task = self.task
         first = task.phases[0]
         counters = [m for m in self.live if m.resolution_s > 0] if method == DecodeMethod.DIRECT else []
@@ -311,10 +372,10 @@ class Measurement:
         if method == DecodeMethod.SUBTRACTED:
             first_phase, first_queries = self._first_phase_window(prepared)
         return RepetitionReading(
-            slice_index=index,
+            slice_index=part.slice_index,
             queries=queries,
-            preprocess=preprocess,
-            preprocess_queries=prepared_queries,
+            preprocess=part.window,
+            preprocess_queries=part.queries,
             inference=self.window(begin, end, load),
             phase_j=phase_j,
             phase_s=clock.durations(),
@@ -382,10 +443,11 @@ class Measurement:
     # --- the whole protocol --------------------------------------------------------------------------------
 
     def measure(self, load: Callable[[], T], read_samples: Callable[[], list[dict[str, Any]]]) -> tuple[T, RunReadings]:
-        """Load, idle, warm up, repetitions (extended while the CV is high), idle; meters are started here.
+        """Load, idle, preprocess windows, warm-up, inference windows (extended while the CV is high), idle;
+        meters are started here.
 
-        The warm-up comes right before the repetitions, after the idle baseline, so no idle pause lets clocks and
-        caches cool down between them."""
+        The warm-up comes right before the inference windows, which run back to back: no idle baseline and no
+        preprocess window lets clocks and caches cool down between them."""
         self._quiet_budget_s = self.settings.checks.quiet_wait_s
         for meter in self.live:
             meter.start()
@@ -395,8 +457,9 @@ class Measurement:
             if not self.samples:
                 raise BenchmarkFailure(ErrorKind.INTERNAL, "the dataset gave no samples")
             idle_before = self.idle()
-            method = self.decode_method(self.warmup())
-            parts = slices(self.samples, self.settings.repetitions)
+            parts = [self.preprocess(i, part) for i, part in enumerate(slices(self.samples, self.settings.repetitions))]
+            phase_s, warmup = self.warmup([item for part in parts for item in part.inputs])
+            method = self.decode_method(phase_s)
             reps = []
             for i, part in enumerate(parts):
                 reps.append(self.repetition(i, part, method))
@@ -416,13 +479,15 @@ class Measurement:
             idle=IdleReading(idle_before, idle_after, self.settings.settle_s),
             repetitions=reps,
             remeasured_windows=self.remeasured,
+            warmup=warmup,
         )
         return value, readings
 
     def _extra_repetitions(
-        self, parts: list[list[Any]], reps: list[RepetitionReading], method: DecodeMethod | None, load: Window
+        self, parts: list[PreparedSlice], reps: list[RepetitionReading], method: DecodeMethod | None, load: Window
     ) -> list[RepetitionReading]:
-        """Repetitions added (slices reused in order) while the scored CV is above `cv_max`, within the budget."""
+        """Repetitions added while the scored CV is above `cv_max`, within the budget: slices reused in order, with
+        their prepared inputs and preprocess readings, so the inference windows stay back to back."""
         extra: list[RepetitionReading] = []
         deadline = time.monotonic() + self.settings.extra_budget_s
         scored = self.settings.scored_device
@@ -461,11 +526,9 @@ def _probe_readings(
 
 
 def _mean_repetition_s(reps: list[RepetitionReading]) -> float:
-    """Mean measured time of one repetition (its preprocess, inference and first-phase windows)."""
-    seconds = [
-        r.preprocess.duration_s + r.inference.duration_s + (r.first_phase.duration_s if r.first_phase else 0.0)
-        for r in reps
-    ]
+    """Mean measured time of one added repetition (its inference and first-phase windows; it reuses its slice's
+    preprocess reading)."""
+    seconds = [r.inference.duration_s + (r.first_phase.duration_s if r.first_phase else 0.0) for r in reps]
     return math.fsum(seconds) / len(seconds) if seconds else 0.0
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from leaderboard_data.records import Outputs
+from leaderboard_data.records import Outputs, WarmupRecord
 from runner.meters.load_monitor import WindowLoad
 
 
@@ -102,3 +102,4 @@ class RunReadings:
     idle: IdleReading
     repetitions: list[RepetitionReading]
     remeasured_windows: int = 0
+    warmup: WarmupRecord | None = None

@@ -124,6 +124,10 @@ def test_bench_prints_a_summary_and_writes_the_record(deployment: Deployment, tm
     assert "not measured: gpu" in run.stdout
     result = Result.from_json(out.read_text())
     assert result.task == "text_classification" and result.samples == 3 and result.repetitions == 2
+    # `bench` runs one benchmark in its own process: the config's runtime is applied before torch starts.
+    assert result.runtime is not None and result.runtime.intra_op_threads == 1
+    assert result.runtime.omp_wait_policy == "passive" and result.runtime.pinned_cores is not None
+    assert "runtime: 1 thread(s), wait policy passive, cores" in run.stdout
 
 
 def test_bench_beside_a_busy_neighbour_fails_with_the_reason_and_records_it(

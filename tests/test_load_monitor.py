@@ -73,12 +73,20 @@ class FakePsutil:
         self.procs: dict[int, tuple[str, float]] = {1: ("benchmark", 0.0), 50: ("sshd", 0.0)}
         self.children: list[int] = []
         self.idle = 0.0
+        self.core_of: dict[int, int] = {}
 
     def cpu_count(self) -> int:
         return 2
 
-    def cpu_times(self) -> CpuTimes:
+    def cpu_times(self, percpu: bool = False) -> CpuTimes | list[CpuTimes]:
+        if percpu:
+            return [self._times(core) for core in range(self.cpu_count())]
         busy = sum(cpu for _, cpu in self.procs.values())
+        return CpuTimes(busy, 0.0, 0.0, self.idle, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+    def _times(self, core: int) -> CpuTimes:
+        """One core's times: the CPU time of the processes that ran on it (`core_of`, core 0 by default)."""
+        busy = sum(cpu for pid, (_, cpu) in self.procs.items() if self.core_of.get(pid, 0) == core)
         return CpuTimes(busy, 0.0, 0.0, self.idle, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
     def Process(self) -> FakeProcess:
@@ -115,6 +123,71 @@ def test_foreign_cpu_time_is_the_machine_busy_time_less_this_process_tree() -> N
     load = m.end(mark)
     assert load.contaminated and load.foreign_share == pytest.approx(0.5)
     assert "other processes used 1.00 CPU-s in 1.00 s (50% of all cores" in load.describe()
+
+
+def test_a_pinned_benchmark_is_judged_by_its_own_cores_only() -> None:
+    """Pinned to core 0 with fixed threads, a neighbour that keeps core 1 busy cannot touch the figure: the window
+    stays clean. The same neighbour on core 0 takes the benchmark's core, and the window is contaminated."""
+    ps, clock = FakePsutil(), FakeClock()
+    m = LoadMonitor(0.10, ps=ps, clock=clock, sleep=clock.sleep, cores=[0])
+    ps.core_of[99] = 1
+    mark = m.begin()
+    clock.sleep(1.0)
+    ps.run(1, 0.9)
+    ps.run(99, 1.0, "spinner")  # a whole core, but not the benchmark's
+    load = m.end(mark)
+    assert not load.contaminated and load.foreign_share == pytest.approx(0.0)
+    assert load.own_cpu_s == pytest.approx(0.9)
+    ps.core_of[99] = 0
+    mark = m.begin()
+    clock.sleep(1.0)
+    ps.run(1, 0.5)
+    ps.run(99, 0.5, "spinner")  # half of the benchmark's core
+    load = m.end(mark)
+    assert load.contaminated and load.foreign_share == pytest.approx(0.5)
+    assert "(50% of core 0;" in load.describe()
+    unpinned = monitor(ps, clock)  # not pinned: every core is judged, and the neighbour anywhere counts
+    ps.core_of[99] = 1
+    mark = unpinned.begin()
+    clock.sleep(1.0)
+    ps.run(99, 1.0)
+    assert unpinned.end(mark).contaminated
+
+
+def test_a_pinned_benchmark_whose_core_was_taken_moves_to_a_quiet_core() -> None:
+    """While the benchmark slept (an idle window), a neighbour moved onto its core and stays there. Waiting for
+    that core to get quiet would fail a laptop with one busy neighbour; the benchmark moves to the quiet core.
+    With every core busy there is nowhere to go, and the machine is busy."""
+    ps, clock = FakePsutil(), FakeClock()
+    moves: list[list[int]] = []
+    m = LoadMonitor(0.10, ps=ps, clock=clock, sleep=clock.sleep, cores=[0], move_to=moves.append)
+    ps.core_of[99] = 0
+
+    def neighbour_spins(seconds: float) -> None:
+        ps.run(99, seconds, "spinner")
+        clock.sleep(seconds)
+
+    m._sleep = neighbour_spins
+    load = m.wait_for_quiet(60.0)
+    assert moves == [[1]] and m.cores == [1] and not load.contaminated
+    assert "core 1" in load.describe() and clock.t == pytest.approx(1.0)
+    mark = m.begin()
+    neighbour_spins(1.0)
+    assert not m.end(mark).contaminated  # judged on its new core, the neighbour no longer counts
+
+    ps.core_of[98] = 0
+    m = LoadMonitor(0.10, ps=ps, clock=clock, sleep=clock.sleep, cores=[1], move_to=moves.append)
+
+    def both_cores_busy(seconds: float) -> None:
+        ps.run(99, seconds)  # on core 1
+        ps.run(98, seconds, "other")  # on core 0
+        clock.sleep(seconds)
+
+    ps.core_of[99] = 1
+    m._sleep = both_cores_busy
+    with pytest.raises(MachineBusyError, match="stayed busy for 5 s"):
+        m.wait_for_quiet(5.0)
+    assert moves == [[1]]
 
 
 def test_a_child_that_exits_mid_read_is_skipped() -> None:

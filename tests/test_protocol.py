@@ -244,6 +244,10 @@ class LoggingTask(h.MlpTask):
     def load_samples(self, dataset_path: str, num_samples: int) -> list[dict[str, Any]]:
         return [{"tokens": [i % h.VOCAB]} for i in range(num_samples)]
 
+    def preprocess(self, sample: dict[str, Any]) -> Any:
+        self.events.append(("preprocess", time.perf_counter(), sample["tokens"][0]))
+        return super().preprocess(sample)
+
     def run(self, prepared: Any, mark: PhaseMarker) -> QueryOutput:
         self.events.append(("run", time.perf_counter(), round(float(prepared[0][0, 0]) * h.VOCAB)))
         return super().run(prepared, mark)
@@ -271,3 +275,106 @@ def test_the_warm_up_follows_the_idle_baseline_and_lasts_a_minimum_window(tmp_pa
     warmup = [(t, i) for t, i in runs if t - first_run < 0.2]
     assert len(warmup) >= 3 and runs[len(warmup)][0] - first_run >= 0.2  # >= warmup_runs and >= min_window_s
     assert {i for _, i in warmup} == {0, 1, 2}  # cycling over the first warmup_runs inputs
+
+
+def test_preprocessing_is_measured_before_the_warm_up_and_the_inference_windows_run_back_to_back(
+    tmp_path: Path,
+) -> None:
+    """A preprocess window between two inference windows leaves the accelerator nearly idle for at least a minimum
+    window, undoing the warm-up. Each slice's preprocessing is its own window, all of them before the warm-up;
+    from the first warm-up run to the last measured query nothing is preprocessed."""
+    LoggingTask.events.clear()
+    config = h.task_config(num_samples=8, repetitions=3, warmup_runs=2)
+    spec = BenchmarkSpec(
+        model_id="tests/logging",
+        model_dir=h.build_mlp(tmp_path / "mlp"),
+        revision="0" * 40,
+        task_config=config,
+        min_window_s=0.1,
+    )
+    r = run_benchmark(spec, meters=cpu_time_meters(), task_class=LoggingTask)
+    kinds = [kind for kind, _, _ in LoggingTask.events if kind != "load"]
+    first_run = kinds.index("run")
+    assert "preprocess" in kinds[:first_run] and "preprocess" not in kinds[first_run:]
+    prepared = {i for kind, _, i in LoggingTask.events if kind == "preprocess"}
+    assert prepared == {i % h.VOCAB for i in range(8)}  # every sample, in its slice's window
+    pre = r.figure("preprocess", "cpu")
+    assert pre is not None and pre.method == "window" and pre.repetitions == 3
+    assert r.warmup is not None and r.warmup.runs >= 2
+    assert not r.warmup.steady_power_rule and r.warmup.steady is None  # the rule is the GPU's, not the CPU's
+
+
+# --- on a GPU, the warm-up lasts until power is steady ----------------------------------------------------------
+
+
+class Ramp:
+    """Power that rises from the first query on, as a GPU's clocks and temperature settle: 10 W before the first
+    query, then `settled_w - rise_w * exp(-t / tau_s)`, or a straight line with `per_s` (never settles)."""
+
+    def __init__(self, settled_w: float = 100.0, rise_w: float = 50.0, tau_s: float = 0.15, per_s: float = 0.0):
+        self.settled_w, self.rise_w, self.tau_s, self.per_s = settled_w, rise_w, tau_s, per_s
+        self.origin = time.perf_counter()
+        self.start: float | None = None
+
+    def energy(self, now: float) -> float:
+        if self.start is None or now <= self.start:
+            return 10.0 * (now - self.origin)
+        d = now - self.start
+        rising = self.per_s * d * d / 2 if self.per_s else -self.rise_w * self.tau_s * (1 - math.exp(-d / self.tau_s))
+        return 10.0 * (self.start - self.origin) + self.settled_w * d + rising
+
+
+RAMP = Ramp()
+
+
+class RampCounter(FakeCounter):
+    """A fine counter (1 ms) on the ramp."""
+
+    source = "ramp_counter"
+    sample_period_s = 0.01
+    resolution = 0.001
+
+    def _read(self) -> dict[str, float]:
+        return {"cpu": RAMP.energy(time.perf_counter())}
+
+
+class RampTask(h.MlpTask):
+    def run(self, prepared: Any, mark: PhaseMarker) -> QueryOutput:
+        if RAMP.start is None:
+            RAMP.start = time.perf_counter()
+        time.sleep(0.002)
+        return super().run(prepared, mark)
+
+
+def steady_spec(tmp_path: Path, max_s: float) -> BenchmarkSpec:
+    warmup = {"steady_power_devices": ["cpu"], "window_s": 0.05, "power_change_max": 0.03, "max_s": max_s}
+    return BenchmarkSpec(
+        model_id="tests/ramp",
+        model_dir=h.build_mlp(tmp_path / "mlp"),
+        revision="0" * 40,
+        dataset_path=str(h.write_samples(tmp_path / "data")),
+        task_config=h.task_config(warmup=warmup, warmup_runs=1),
+        min_window_s=0.05,
+    )
+
+
+def test_the_warm_up_goes_on_until_successive_windows_read_the_same_power(tmp_path: Path) -> None:
+    global RAMP
+    RAMP = Ramp()
+    meters: list[EnergyMeter] = [NullMeter("gpu", "nvml_energy_counter", "CPU run"), RampCounter()]
+    r = run_benchmark(steady_spec(tmp_path, max_s=30.0), meters=meters, task_class=RampTask)
+    assert r.warmup is not None and r.warmup.steady_power_rule and r.warmup.steady is True
+    powers = r.warmup.window_powers_w
+    assert len(powers) >= 3  # the first windows still rise more than 3 %
+    assert abs(powers[-1] - powers[-2]) <= 0.03 * powers[-1]
+    assert all(abs(b - a) > 0.03 * b for a, b in itertools.pairwise(powers[:-1]))  # it stopped at the first
+    assert powers == sorted(powers) and 90.0 < powers[-1] <= 100.0  # near the settled 100 W
+
+
+def test_a_warm_up_that_never_settles_ends_at_its_longest_time_and_says_so(tmp_path: Path) -> None:
+    global RAMP
+    RAMP = Ramp(settled_w=50.0, per_s=400.0)  # +20 W per 50 ms window: not within 3 % before 1.5 s
+    meters: list[EnergyMeter] = [NullMeter("gpu", "nvml_energy_counter", "CPU run"), RampCounter()]
+    r = run_benchmark(steady_spec(tmp_path, max_s=0.3), meters=meters, task_class=RampTask)
+    assert r.warmup is not None and r.warmup.steady is False
+    assert len(r.warmup.window_powers_w) >= 2 and r.warmup.window_powers_w == sorted(r.warmup.window_powers_w)

@@ -5,9 +5,12 @@ neighbour's work: the same model scored 4x to 44x its quiet figure, and per-quer
 attribution undoes a slowed process, so a contaminated window is never published: the protocol waits for quiet
 and measures it again, and fails as `machine_busy` when the machine never gets quiet.
 
-Over a window, the machine's busy CPU time (all cores, from `psutil.cpu_times()`) minus this process tree's
+Over a window, the busy CPU time of the judged cores (`psutil.cpu_times(percpu=True)`) minus this process tree's
 (`psutil.Process().cpu_times()` of the process and its children) is the foreign CPU time. Divided by the window's
-capacity (duration x cores) it is the foreign share; above `foreign_cpu_share_max` the window is contaminated.
+capacity (duration x judged cores) it is the foreign share; above `foreign_cpu_share_max` the window is
+contaminated. The judged cores are the ones the benchmark is pinned to (`runner.runtime`): with its threads fixed,
+load on other cores does not touch a process-mode CPU estimate, while load on its own cores slows it and is caught.
+Without pinning, every core is judged.
 
 A co-tenant on the metered GPU costs little CPU (feeding a GPU takes about one core, 6 % of a 16-core node) but is
 billed in full by the GPU's energy counter, which covers the whole GPU. So, where a GPU is metered, the processes
@@ -19,7 +22,7 @@ reasons) is read at the same edges and kept with the window: a window run at pow
 clocks shows it.
 
 Example:
-    monitor = LoadMonitor(foreign_cpu_share_max=0.10)
+    monitor = LoadMonitor(foreign_cpu_share_max=0.10, cores=[1])
     mark = monitor.begin()
     ...  # the measured window
     load = monitor.end(mark)   # WindowLoad: foreign_cpu_s, own_cpu_s, foreign_share, contaminated
@@ -30,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import ModuleType
@@ -53,6 +56,16 @@ GATE_ENV = "ENERGY_SCORE_LOAD_GATE"
 QUIET_IDLE_ENV = "ENERGY_SCORE_QUIET_IDLE_W"
 IDLE_TIME_FIELDS = ("idle", "iowait")
 """Fields of `psutil.cpu_times()` that are not work; every other field is busy time."""
+
+
+def busy_seconds(times: Any) -> float:
+    """Busy CPU time in one `psutil.cpu_times()` reading (all fields but idle and iowait)."""
+    return sum(value for name, value in times._asdict().items() if name not in IDLE_TIME_FIELDS)
+
+
+def _core_names(cores: list[int]) -> str:
+    """'core 1' or 'cores 0,1'."""
+    return "core" + "s" * (len(cores) > 1) + " " + ",".join(map(str, cores))
 
 
 class LoadGate(StrEnum):
@@ -129,6 +142,8 @@ class WindowLoad:
     co-tenant on the metered GPU)."""
     gpu_state: tuple[tuple[GpuState, ...], tuple[GpuState, ...]] | None = None
     """The metered GPUs' state at the window's start and end; None where no GPU is metered."""
+    judged: str = "all cores"
+    """Which cores the share is of: "all cores", or the benchmark's pinned cores ("cores 0,1")."""
 
     def gpu_state_record(self) -> dict[str, Any] | None:
         """The GPU state at the window's edges, for the result: applied clocks, temperature, clock event reasons."""
@@ -142,7 +157,7 @@ class WindowLoad:
             return self.reason
         return (
             f"other processes used {self.foreign_cpu_s:.2f} CPU-s in {self.duration_s:.2f} s "
-            f"({self.foreign_share:.0%} of all cores; this benchmark {self.own_cpu_s:.2f} CPU-s)"
+            f"({self.foreign_share:.0%} of {self.judged}; this benchmark {self.own_cpu_s:.2f} CPU-s)"
         )
 
 
@@ -155,6 +170,10 @@ class LoadMonitor:
 
     Args:
         foreign_cpu_share_max: foreign CPU time over a window's capacity above which it is contaminated.
+        cores: the cores judged (those the benchmark is pinned to); None judges every core.
+        move_to: pins the benchmark to other cores (`runner.runtime.pin_process`); while waiting for quiet, a
+            pinned benchmark moves to `candidates` cores that were quiet. None: it stays on its cores.
+        candidates: the cores it may move to; None: every core.
         ps: the psutil module (a fake of the same shape in tests).
         clock, sleep: time source and sleep, for waiting.
         gpu: the metered GPUs (the NvmlMeter), for their processes and state; None where no GPU is metered.
@@ -167,18 +186,26 @@ class LoadMonitor:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         gpu: GpuWatch | None = None,
+        cores: Sequence[int] | None = None,
+        move_to: Callable[[list[int]], None] | None = None,
+        candidates: Sequence[int] | None = None,
     ) -> None:
         self.foreign_cpu_share_max = foreign_cpu_share_max
         self._gpu = gpu
+        self.cores = list(cores) if cores is not None else None
+        self.candidates = list(candidates) if candidates is not None else list(range(ps.cpu_count() or 1))
+        self._move_to = move_to if cores is not None else None
         self._ps = ps
         self._clock = clock
         self._sleep = sleep
-        self._cores = ps.cpu_count() or 1
+        self._cores = len(self.cores) if self.cores is not None else ps.cpu_count() or 1
         self._me = ps.Process()
 
     def _busy_s(self) -> float:
-        times = self._ps.cpu_times()
-        return sum(value for name, value in times._asdict().items() if name not in IDLE_TIME_FIELDS)
+        if self.cores is None:
+            return busy_seconds(self._ps.cpu_times())
+        per_core = self._ps.cpu_times(percpu=True)
+        return sum(busy_seconds(per_core[core]) for core in self.cores)
 
     def _own_s(self) -> float:
         total = 0.0
@@ -226,18 +253,26 @@ class LoadMonitor:
         reason = f"other processes on the metered GPU: {', '.join(tenants)}" if tenants else None
         contaminated = share > self.foreign_cpu_share_max or bool(tenants)
         gpu_state = (mark.gpu_state, tuple(self._gpu.state())) if self._gpu else None
-        return WindowLoad(duration, foreign, own, share, contaminated, reason, gpu_state)
+        judged = "all cores" if self.cores is None else _core_names(self.cores)
+        return WindowLoad(duration, foreign, own, share, contaminated, reason, gpu_state, judged)
 
     def wait_for_quiet(self, max_wait_s: float, probe_s: float = 1.0) -> WindowLoad:
-        """Probe `probe_s` windows until one is quiet; raise MachineBusyError naming the load after `max_wait_s`."""
+        """Probe `probe_s` windows until one is quiet; raise MachineBusyError naming the load after `max_wait_s`.
+
+        A pinned benchmark that can move (`move_to`) moves to as many other cores when they were quiet over a
+        probe: a neighbour that took its core while it slept (an idle window) is left there."""
         deadline = self._clock() + max_wait_s
         before = self._process_times()
         mark = self.begin()
         while True:
+            per_core = self._ps.cpu_times(percpu=True) if self._move_to is not None else None
             self._sleep(probe_s)
             load = self.end(mark)
             if not load.contaminated:
                 return load
+            moved = self._move_to_quiet_cores(per_core, load.duration_s) if per_core is not None else None
+            if moved is not None:
+                return moved
             if self._clock() >= deadline:
                 top = self._top_processes(before, self._process_times())
                 raise MachineBusyError(
@@ -245,6 +280,20 @@ class LoadMonitor:
                     f"busiest other processes: {top or 'none visible (another container or a hypervisor?)'}"
                 )
             mark = self.begin()
+
+    def _move_to_quiet_cores(self, per_core_before: list[Any], duration_s: float) -> WindowLoad | None:
+        """Pin to the least busy cores of the probe when they were quiet; their load, or None if none was."""
+        assert self.cores is not None and self._move_to is not None
+        after = self._ps.cpu_times(percpu=True)
+        busy = {c: busy_seconds(after[c]) - busy_seconds(per_core_before[c]) for c in self.candidates}
+        quietest = sorted(sorted(busy, key=lambda c: (busy[c], c))[: len(self.cores)])
+        foreign = sum(busy[c] for c in quietest)
+        share = foreign / (max(duration_s, 1e-9) * len(quietest))
+        if share > self.foreign_cpu_share_max or quietest == self.cores:
+            return None
+        self._move_to(quietest)
+        self.cores = quietest
+        return WindowLoad(duration_s, foreign, 0.0, share, False, judged=_core_names(quietest))
 
     def _process_times(self) -> dict[int, tuple[str, float]]:
         mine = {self._me.pid, *(c.pid for c in self._children())}
