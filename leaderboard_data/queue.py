@@ -339,6 +339,12 @@ class RequestQueue:
             paths[record.request_id] = path
         return _Snapshot(revision, requests, invalid, invalid_by_id, paths)
 
+    def _pin(self, snapshot: _Snapshot) -> str | None:
+        """The revision a read beside `snapshot` is made at, so it decides on the same state: the snapshot's own
+        on a store that keeps old revisions (the Hub, whose unpinned reads may be lagged), the head on a folder
+        store, which keeps none (its reads are never lagged, and its commit is parent-checked all the same)."""
+        return snapshot.revision if self.store.local_folder() is None else None
+
     def _warn_once(self, error: RecordValidationError) -> None:
         """Log each bad file once per queue, not on every poll of a worker loop."""
         if str(error) not in self._warned:
@@ -540,7 +546,7 @@ class RequestQueue:
                     request.request_id,
                 )
         try:
-            marker = json.loads(self.store.read_file(finished_marker_path(*key)))
+            marker = json.loads(self.store.read_file(finished_marker_path(*key), self._pin(snapshot)))
         except FileNotInStoreError:
             return
         raise DuplicateRequestError(
@@ -553,7 +559,9 @@ class RequestQueue:
         """The submitter's submissions of the last days: the ledger file, plus live requests it may predate."""
         keep_since = now - timedelta(seconds=max(self.quota.period_s, _LEDGER_KEEP_S))
         try:
-            entries = json.loads(self.store.read_file(submitter_ledger_path(submitter)))["submissions"]
+            entries = json.loads(self.store.read_file(submitter_ledger_path(submitter), self._pin(snapshot)))[
+                "submissions"
+            ]
         except FileNotInStoreError:
             entries = []
         except (ValueError, KeyError, TypeError) as exc:
@@ -873,9 +881,11 @@ class RequestQueue:
     def finish_recovered(self, result: Result) -> Request:
         """Settle a request with a result measured before its worker crashed or lost the store.
 
-        Accepted while the request is PENDING, RUNNING (by anyone: the result is already measured) or FAILED
-        because its lease expired; refused with QueueError once it is FINISHED or CANCELLED or failed for
-        another reason, so a result is never published twice.
+        Accepted while the request is PENDING, RUNNING (by anyone: the result is already measured) or FAILED (its
+        lease expired, or its worker could not commit the result and failed it: a measured result is never
+        thrown away for a failed commit); refused with QueueError once it is FINISHED or CANCELLED, or when
+        another request for the same model, revision, task and precision has finished, so a result is never
+        published twice.
         """
         if result.request_id is None:
             raise QueueError(f"result {result.result_id} names no request to settle")
@@ -888,18 +898,29 @@ class RequestQueue:
                 snapshot = dataclasses.replace(snapshot, paths={request_id: archived.paths[request_id]})
             else:
                 request = snapshot.find(request_id)
-            recoverable = request.status in (RequestStatus.PENDING, RequestStatus.RUNNING) or (
-                request.status == RequestStatus.FAILED and request.error_kind == ErrorKind.LEASE_EXPIRED
-            )
-            if not recoverable:
+            if request.status not in (RequestStatus.PENDING, RequestStatus.RUNNING, RequestStatus.FAILED):
                 raise QueueError(
                     f"request {request_id} is {request.status.value}; result {result.result_id} not needed"
                 )
+            if request.status == RequestStatus.FAILED:
+                self._check_not_finished_elsewhere(snapshot, request, result)
             note = f"recovered result {result.result_id}"
             finished, writes = _finish_plan(snapshot, request, now, result, result.worker_id, note)
             return Plan(finished, writes, f"finish {request_id} with {note}")
 
         return self._transact(plan)
+
+    def _check_not_finished_elsewhere(self, snapshot: _Snapshot, request: Request, result: Result) -> None:
+        """A failed request may have been submitted again and finished since: then its result is not needed."""
+        path = finished_marker_path(request.model_id, request.revision, request.task, request.precision)
+        try:
+            marker = json.loads(self.store.read_file(path, self._pin(snapshot)))
+        except FileNotInStoreError:
+            return
+        raise QueueError(
+            f"request {marker['request_id']} already finished {request.model_id} on {request.task}; "
+            f"result {result.result_id} not needed"
+        )
 
     def fail(self, request_id: str, worker_id: str, kind: ErrorKind, message: str) -> Request:
         """Mark a held request FAILED with why; retrying is the caller's decision (submit again)."""
