@@ -2,8 +2,11 @@
 
 Layout (one `Request` record per file):
 - `requests/<model_id>/<request_id>.json`: the live queue, PENDING and RUNNING requests;
-- `archive/<YYYY-MM>/<request_id>.json`: settled requests (FINISHED, FAILED, CANCELLED), moved there by the very
-  commit that settles them, so the live folder, which every poll lists, does not grow with history;
+- `archive/<shard>/<request_id>.json`: settled requests (FINISHED, FAILED, CANCELLED), moved there by the very
+  commit that settles them, so the live folder, which every poll lists, does not grow with history. The shard is
+  the first three hex digits of the id's sha256: 4,096 folders, so none nears the Hub's 10,000 entries per folder,
+  and one settled request is read by its path, never by listing the archive. (Deployments from before the shards
+  keep `archive/<YYYY-MM>/` files: a request not at its shard's path is looked for there.)
 - `index/finished/<key hash>.json`: one marker per finished (model, revision, task, precision), for duplicates;
 - `index/submitters/<name hash>.json`: each submitter's recent submissions, for quotas;
 - `outbox/<task>/<result_id>.json`: a finished request's result, written in the same commit as the FINISHED
@@ -91,8 +94,13 @@ def request_path(model_id: str, request_id: str) -> str:
 
 
 def archive_path(request: Request) -> str:
-    """Where a settled request lives: by the month it settled in, so no folder grows without end."""
-    return f"{ARCHIVE_PREFIX}{request.updated_at:%Y-%m}/{request.request_id}.json"
+    """Where a settled request lives (see the module docstring)."""
+    return archived_request_path(request.request_id)
+
+
+def archived_request_path(request_id: str) -> str:
+    """Where the settled request `request_id` lives: known from its id alone, so reading it lists nothing."""
+    return f"{ARCHIVE_PREFIX}{hashlib.sha256(request_id.encode()).hexdigest()[:3]}/{request_id}.json"
 
 
 def finished_marker_path(model_id: str, revision: str, task: str, precision: str) -> str:
@@ -182,7 +190,7 @@ def _parse_request_file(path: str, content: bytes) -> Request:
 def _parse_archive_file(path: str, content: bytes) -> Request:
     """Validate one archived request: settled, and filed under its own id."""
     if not path.endswith(".json") or path.count("/") != 2:
-        raise RecordValidationError(path, "not an archived request: expected archive/<YYYY-MM>/<request_id>.json")
+        raise RecordValidationError(path, "not an archived request: expected archive/<shard>/<request_id>.json")
     request = Request.from_json(content, path)
     if request.status not in SETTLED_STATUSES:
         raise RecordValidationError(path, f"an archived request must be settled, not {request.status.value}")
@@ -352,10 +360,24 @@ class RequestQueue:
             logger.warning("request queue: skipping %s", error)
 
     def _find(self, snapshot: _Snapshot, request_id: str) -> Request:
-        """A request live in `snapshot`, else settled in the archive (read only then: an error path)."""
+        """A request live in `snapshot`, else settled in the archive (read by its path: an error path)."""
         if request_id in snapshot.requests or request_id in snapshot.invalid_by_id:
             return snapshot.find(request_id)
-        return self._read_archive().find(request_id)
+        return self._archived(snapshot, request_id)[0]
+
+    def _archived(self, snapshot: _Snapshot, request_id: str) -> tuple[Request, str]:
+        """A settled request and its path, read at `snapshot`'s revision from the path its id gives; only a request
+        archived before the shards (or an unknown id) costs a listing of the archive."""
+        path = archived_request_path(request_id)
+        try:
+            content = self.store.read_file(path, self._pin(snapshot))
+        except FileNotInStoreError:
+            archived = self._read_archive()
+            return archived.find(request_id), archived.paths[request_id]
+        try:
+            return _parse_archive_file(path, content), path
+        except RecordValidationError as error:
+            raise QueueError(f"request {quote(request_id)} cannot be used: {error}") from error
 
     def _everything(self) -> tuple[_Snapshot, _Snapshot]:
         return self._read(), self._read_archive()
@@ -379,10 +401,7 @@ class RequestQueue:
 
     def get(self, request_id: str) -> Request:
         """One request, live or settled; QueueError if it is unknown or its file is invalid."""
-        live = self._read()
-        if request_id in live.requests or request_id in live.invalid_by_id:
-            return live.find(request_id)
-        return self._read_archive().find(request_id)
+        return self._find(self._read(), request_id)
 
     def position(self, request_id: str) -> int | None:
         """1-based place of a waiting request in claim order (`queue_positions`), None if it is not waiting.
@@ -393,7 +412,7 @@ class RequestQueue:
 
         snapshot = self._read()
         if request_id not in snapshot.requests and request_id not in snapshot.invalid_by_id:
-            self._read_archive().find(request_id)
+            self._find(snapshot, request_id)
             return None
         snapshot.find(request_id)
         now = self._now()
@@ -893,9 +912,8 @@ class RequestQueue:
 
         def plan(snapshot: _Snapshot, now: datetime) -> Plan[Request]:
             if request_id not in snapshot.requests and request_id not in snapshot.invalid_by_id:
-                archived = self._read_archive()
-                request = archived.find(request_id)
-                snapshot = dataclasses.replace(snapshot, paths={request_id: archived.paths[request_id]})
+                request, path = self._archived(snapshot, request_id)
+                snapshot = dataclasses.replace(snapshot, paths={request_id: path})
             else:
                 request = snapshot.find(request_id)
             if request.status not in (RequestStatus.PENDING, RequestStatus.RUNNING, RequestStatus.FAILED):

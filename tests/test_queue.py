@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -683,11 +685,11 @@ def test_store_layout_is_what_other_modules_read(queue: RequestQueue, store: Loc
     queue.claim("w1")
     result = make_result(request, result_id="abcdef0123456789")
     queue.finish(request.request_id, "w1", result)
-    # Settled: out of the live folder into the month's archive, with the marker duplicates are checked against.
+    # Settled: out of the live folder into its shard of the archive, with the marker duplicates are checked against.
     marker = finished_marker_path("org/model", request.revision, request.task, request.precision)
     assert store.list_files() == sorted(
         [
-            f"archive/{request.submitted_at:%Y-%m}/{request.request_id}.json",
+            f"archive/{hashlib.sha256(request.request_id.encode()).hexdigest()[:3]}/{request.request_id}.json",
             marker,
             submitter_ledger_path(request.submitter),
             "outbox/text_classification/abcdef0123456789.json",
