@@ -9,6 +9,8 @@ Layout (one `Request` record per file):
   keep `archive/<YYYY-MM>/` files: a request not at its shard's path is looked for there.)
 - `index/finished/<key hash>.json`: one marker per finished (model, revision, task, precision), for duplicates;
 - `index/submitters/<name hash>.json`: each submitter's recent submissions, for quotas;
+- `index/recent.json`: the last `RECENT_SETTLED` settled requests, rewritten by every commit that settles one, so
+  the Space's Queue tab reads the live folder and this one file, never the archive;
 - `outbox/<task>/<result_id>.json`: a finished request's result, written in the same commit as the FINISHED
   status, so a result is never published for a request that is not finished, nor a request finished without it.
 
@@ -79,6 +81,8 @@ ARCHIVE_PREFIX = "archive/"
 OUTBOX_PREFIX = "outbox/"
 FINISHED_INDEX_PREFIX = "index/finished/"
 SUBMITTERS_INDEX_PREFIX = "index/submitters/"
+RECENT_PATH = "index/recent.json"
+RECENT_SETTLED = 50
 SETTLED_STATUSES = frozenset({RequestStatus.FINISHED, RequestStatus.FAILED, RequestStatus.CANCELLED})
 DEFAULT_LEASE_MARGIN_S = 900.0
 _LEDGER_KEEP_S = 7 * 86400.0
@@ -394,6 +398,10 @@ class RequestQueue:
         found = [r for r in found if status is None or r.status == status]
         return sorted({r.request_id: r for r in found}.values(), key=lambda r: (r.submitted_at, r.request_id))
 
+    def recent_settled(self) -> list[Request]:
+        """The last settled requests (at most RECENT_SETTLED), newest first: one file, whatever the archive holds."""
+        return _recent(self.store, None)
+
     def invalid_records(self) -> list[RecordValidationError]:
         """The files under `requests/` and `archive/` that failed validation, sorted by path."""
         live, archive = self._everything()
@@ -430,6 +438,10 @@ class RequestQueue:
             snapshot = self._read()
             decided = plan(snapshot, self._now())
             operations = _deduplicated(decided.operations)
+            settled = [Request.from_json(op.content, op.path) for op in operations if _archives(op)]
+            if settled:
+                recent = _recent(self.store, self._pin(snapshot))
+                operations.append(_recent_write([*settled, *recent]))
 
             def landed(revision: str) -> None:
                 self._live.landed(snapshot.revision, revision, operations)
@@ -1000,6 +1012,30 @@ def _finish_plan(
     )
     outbox = AddFile(outbox_path(request.task, result.result_id), result.to_json().encode())
     return finished, [*_writes(snapshot, finished), outbox]
+
+
+def _archives(operation: CommitOperation) -> bool:
+    return isinstance(operation, AddFile) and operation.path.startswith(ARCHIVE_PREFIX)
+
+
+def _recent(store: Store, revision: str | None) -> list[Request]:
+    """The recent-settled summary at `revision`; empty when absent or unreadable (it is rebuilt as requests
+    settle, and nothing depends on it but the Queue tab)."""
+    try:
+        items = json.loads(store.read_file(RECENT_PATH, revision))
+        return [Request.model_validate(item) for item in items]
+    except FileNotInStoreError:
+        return []
+    except (ValueError, TypeError) as exc:
+        logger.warning("request queue: unreadable %s, starting it again: %s", RECENT_PATH, exc)
+        return []
+
+
+def _recent_write(requests: Iterable[Request]) -> AddFile:
+    """The summary of the newest RECENT_SETTLED settled requests, each once."""
+    newest = sorted({r.request_id: r for r in reversed(list(requests))}.values(), key=lambda r: r.updated_at)
+    kept = [r.model_dump(mode="json") for r in reversed(newest[-RECENT_SETTLED:])]
+    return AddFile(RECENT_PATH, json.dumps(kept, separators=(",", ":")).encode())
 
 
 def _live_write(request: Request) -> AddFile:

@@ -690,6 +690,7 @@ def test_store_layout_is_what_other_modules_read(queue: RequestQueue, store: Loc
         [
             f"archive/{hashlib.sha256(request.request_id.encode()).hexdigest()[:3]}/{request.request_id}.json",
             marker,
+            "index/recent.json",
             submitter_ledger_path(request.submitter),
             "outbox/text_classification/abcdef0123456789.json",
         ]

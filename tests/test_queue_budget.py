@@ -16,6 +16,7 @@ import pytest
 from leaderboard_data.configs import TaskConfig, load_task_configs
 from leaderboard_data.errors import DuplicateRequestError, RateLimitedError
 from leaderboard_data.queue import (
+    RECENT_SETTLED,
     RequestQueue,
     Submission,
     SubmissionQuota,
@@ -302,3 +303,26 @@ def test_concurrent_cold_reads_download_each_file_once(hub: FakeHub, task_config
         reader.join()
     downloads = [c for c in _calls(hub, mark) if "/resolve/" in c[1]]
     assert len(downloads) == 300  # single-flight: five cold readers, one download per file
+
+
+def test_the_queue_tab_reads_the_live_queue_and_one_summary_never_the_archive(
+    hub: FakeHub, task_configs: dict[str, TaskConfig]
+) -> None:
+    _seed_history(hub, 1_000)
+    store = HubStore(REPO, endpoint=hub.url, token=hub.token, create=False)
+    queue = RequestQueue(store, task_configs, quota=SubmissionQuota(max_requests=1000))
+    settled = []
+    for n in range(RECENT_SETTLED + 5):
+        request = queue.submit(f"org/m{n}", task=TASK, revision=SHA, precision="float32", submitter="bob")
+        settled.append(queue.cancel(request.request_id, "bob"))
+    waiting = queue.submit("org/waiting", task=TASK, revision=SHA, precision="float32", submitter="bob")
+
+    space = RequestQueue(HubStore(REPO, endpoint=hub.url, token=hub.token, create=False), task_configs)
+    mark = len(hub.request_log)
+    live = space.list_requests(include_settled=False)
+    recent = space.recent_settled()
+    calls = _calls(hub, mark)
+    assert [r.request_id for r in live] == [waiting.request_id]
+    assert [r.request_id for r in recent] == [r.request_id for r in reversed(settled[-RECENT_SETTLED:])]
+    assert not [c for c in calls if "archive" in c[1]], calls
+    assert len(calls) <= 4 + 1, calls  # the head, the live folder and its one file, the summary
