@@ -438,7 +438,11 @@ class RequestQueue:
             snapshot = self._read()
             decided = plan(snapshot, self._now())
             operations = _deduplicated(decided.operations)
-            settled = [Request.from_json(op.content, op.path) for op in operations if _archives(op)]
+            settled = [
+                Request.from_json(op.content, op.path)
+                for op in operations
+                if isinstance(op, AddFile) and op.path.startswith(ARCHIVE_PREFIX)
+            ]
             if settled:
                 recent = _recent(self.store, self._pin(snapshot))
                 operations.append(_recent_write([*settled, *recent]))
@@ -1012,10 +1016,6 @@ def _finish_plan(
     )
     outbox = AddFile(outbox_path(request.task, result.result_id), result.to_json().encode())
     return finished, [*_writes(snapshot, finished), outbox]
-
-
-def _archives(operation: CommitOperation) -> bool:
-    return isinstance(operation, AddFile) and operation.path.startswith(ARCHIVE_PREFIX)
 
 
 def _recent(store: Store, revision: str | None) -> list[Request]:
