@@ -147,3 +147,40 @@ def test_hf_xet_failures_are_classified(status: int, outcome: str) -> None:
         assert name == outcome and "ConnectionError" in message, child.stdout
         tokens = [p for _, p, _ in hub.request_log if p.endswith("/xet-write-token/main")]
         assert tokens and hub.commit_count(repo) == 0
+
+
+_STUCK_XET_COMMIT = textwrap.dedent(
+    """
+    import sys
+    from leaderboard_data.errors import TransientStoreError
+    from leaderboard_data.stores.base import AddFile
+    from leaderboard_data.stores.hub import HubStore
+
+    store = HubStore(sys.argv[1], create=False, max_retries=0, commit_timeout_s=3)
+    try:
+        store.commit([AddFile("t/a.parquet", b"PAR1\\x00\\x01")], parent_revision=store.revision(), message="m")
+    except TransientStoreError as exc:
+        print(exc)
+    """
+)
+
+
+def test_an_xet_upload_stuck_in_its_own_retries_gives_the_commit_back_at_its_deadline() -> None:
+    """hf_xet retries a failing token fetch for minutes by itself (its defaults here, as in production): the
+    commit attempt is given up at `commit_timeout_s` as an uncertain failure, and the process ends at once."""
+    with FakeHub() as hub:
+        repo = f"org/xet-{next(_numbers)}"
+        hub.create_repo(repo)
+        hub.xet_token_status = 503
+        env = {**os.environ, **hub.env(), "HF_HUB_DISABLE_XET": "0", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+        child = subprocess.run(
+            [sys.executable, "-c", _STUCK_XET_COMMIT, repo],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert child.returncode == 0, child.stderr[-3000:]
+        assert "no answer to the commit after 3 s" in child.stdout and "re-read the head" in child.stdout
+        assert hub.commit_count(repo) == 0
