@@ -7,7 +7,8 @@ Layout (one `Request` record per file):
   the first three hex digits of the id's sha256: 4,096 folders, so none nears the Hub's 10,000 entries per folder,
   and one settled request is read by its path, never by listing the archive. (Deployments from before the shards
   keep `archive/<YYYY-MM>/` files: a request not at its shard's path is looked for there.)
-- `index/finished/<key hash>.json`: one marker per finished (model, revision, task, precision), for duplicates;
+- `index/finished/<shard>/<key hash>.json`: one marker per finished (model, revision, task, precision), for
+  duplicates, sharded like the archive (older deployments' flat `index/finished/<key hash>.json` are still read);
 - `index/submitters/<name hash>.json`: each submitter's recent submissions, for quotas;
 - `index/recent.json`: the last `RECENT_SETTLED` settled requests, rewritten by every commit that settles one, so
   the Space's Queue tab reads the live folder and this one file, never the archive;
@@ -109,8 +110,18 @@ def archived_request_path(request_id: str) -> str:
 
 def finished_marker_path(model_id: str, revision: str, task: str, precision: str) -> str:
     """The marker saying a (model, revision, task, precision) has a finished request: what a duplicate checks."""
+    digest = _marker_digest(model_id, revision, task, precision)
+    return f"{FINISHED_INDEX_PREFIX}{digest[:3]}/{digest}.json"
+
+
+def _legacy_marker_path(model_id: str, revision: str, task: str, precision: str) -> str:
+    """Where deployments from before the shards keep a marker: one flat folder."""
+    return f"{FINISHED_INDEX_PREFIX}{_marker_digest(model_id, revision, task, precision)}.json"
+
+
+def _marker_digest(model_id: str, revision: str, task: str, precision: str) -> str:
     key = "\n".join(_dedup_key(model_id, revision, task, precision))
-    return f"{FINISHED_INDEX_PREFIX}{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def submitter_ledger_path(submitter: str) -> str:
@@ -580,15 +591,29 @@ class RequestQueue:
                     f"is already requested: request {request.request_id} is {request.status.value}.",
                     request.request_id,
                 )
-        try:
-            marker = json.loads(self.store.read_file(finished_marker_path(*key), self._pin(snapshot)))
-        except FileNotInStoreError:
+        marker = self._finished_marker(snapshot, *key)
+        if marker is None:
             return
         raise DuplicateRequestError(
             f"{item.model_id} at revision {item.revision[:12]} on {item.task} in {item.precision} "
             f"is already requested: request {marker['request_id']} is FINISHED.",
             str(marker["request_id"]),
         )
+
+    def _finished_marker(
+        self, snapshot: _Snapshot, model_id: str, revision: str, task: str, precision: str
+    ) -> dict[str, Any] | None:
+        """The finished marker of a (model, revision, task, precision) at `snapshot`, None if there is none."""
+        for path in (
+            finished_marker_path(model_id, revision, task, precision),
+            _legacy_marker_path(model_id, revision, task, precision),
+        ):
+            try:
+                marker: dict[str, Any] = json.loads(self.store.read_file(path, self._pin(snapshot)))
+            except FileNotInStoreError:
+                continue
+            return marker
+        return None
 
     def _ledger(self, submitter: str, snapshot: _Snapshot, now: datetime) -> list[dict[str, str]]:
         """The submitter's submissions of the last days: the ledger file, plus live requests it may predate."""
@@ -946,10 +971,8 @@ class RequestQueue:
 
     def _check_not_finished_elsewhere(self, snapshot: _Snapshot, request: Request, result: Result) -> None:
         """A failed request may have been submitted again and finished since: then its result is not needed."""
-        path = finished_marker_path(request.model_id, request.revision, request.task, request.precision)
-        try:
-            marker = json.loads(self.store.read_file(path, self._pin(snapshot)))
-        except FileNotInStoreError:
+        marker = self._finished_marker(snapshot, *request.dedup_key)
+        if marker is None:
             return
         raise QueueError(
             f"request {marker['request_id']} already finished {request.model_id} on {request.task}; "

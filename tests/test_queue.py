@@ -39,7 +39,7 @@ from leaderboard_data.records import (
     RequestStatus,
     Result,
 )
-from leaderboard_data.stores.base import CommitOperation
+from leaderboard_data.stores.base import AddFile, CommitOperation
 from leaderboard_data.stores.local import LocalStore
 
 SHA = "a" * 40
@@ -696,3 +696,15 @@ def test_store_layout_is_what_other_modules_read(queue: RequestQueue, store: Loc
         ]
     )
     assert store.list_files("requests/") == []
+
+
+def test_markers_are_sharded_and_a_flat_marker_of_an_older_deployment_still_refuses_a_duplicate(
+    queue: RequestQueue, store: LocalStore
+) -> None:
+    path = finished_marker_path("org/model", SHA, "text_classification", "float32")
+    assert path.count("/") == 3  # index/finished/<shard>/<hash>.json
+    legacy = "index/finished/" + path.rsplit("/", 1)[1]
+    marker = json.dumps({"request_id": "0123456789abcdef", "model_id": "org/model", "result_id": "r"}).encode()
+    store.commit([AddFile(legacy, marker)], parent_revision=store.revision(), message="an older deployment")
+    with pytest.raises(DuplicateRequestError, match="request 0123456789abcdef is FINISHED"):
+        submit(queue, "org/model")
