@@ -11,7 +11,9 @@ Downloads from and uploads to the fake's CDN and LFS storage (another host on th
 A request-limit 429 carries `RateLimit: "api";r=0;t=SECONDS` and `Retry-After: SECONDS`, seconds of the fake's
 clock; the commit-rate 429 carries no such header, only its message's "retry this action in N minutes". A commit
 of more than `operations_per_commit` files is refused with 400 (25,000 here: an assumed figure, the Hub publishes
-none; its docs ask for commits of at most a few thousand files). With an
+none; its docs ask for commits of at most a few thousand files). A commit that would leave a folder with more than
+`entries_per_folder` direct entries or the repository with more than `files_per_repo` files is refused with 400:
+the Hub's documented limits (10,000 and 100,000), enforced here so that growth without bound fails a test. With an
 AcceleratedClock those are simulated seconds: a client has to sleep them on the same clock (HubStore takes a
 `sleep` for that); huggingface_hub's own retries (preupload, LFS calls) sleep real seconds.
 """
@@ -96,6 +98,8 @@ class HubLimits:
     window_s: float = 300.0
     commit_window_s: float = 3600.0
     operations_per_commit: int | None = 25_000
+    entries_per_folder: int | None = 10_000
+    files_per_repo: int | None = 100_000
 
 
 UNLIMITED = HubLimits(commits_per_hour=None, api_calls_per_window=None, resolves_per_window=None)

@@ -22,7 +22,8 @@ Two behaviours of the production Hub are on by default or one setting away:
 - racing commits: a commit takes `commit_work_s` to apply, and a commit to a repository that arrives while another
   one is being applied is answered 409 "Another commit operation is in progress for this repository", as the Hub
   answers (`refuse_racing_commits`). A commit's operations are checked against the head before its parent, so a
-  stale-parent commit deleting a file someone already deleted gets 404, not 412.
+  stale-parent commit deleting a file someone already deleted gets 404, not 412. A commit that would crowd a folder
+  or the repository past the Hub's documented counts (tests/hub_limits.py) is refused.
 - lagged reads: with `read_lag_s` set, a repo-info or resolve request for `main` is answered, with probability
   `read_lag_share`, from the head as it was `read_lag_s` seconds (of the fake's clock) ago, as the Hub's cached
   answers can be. Reads at a commit sha, tree listings and the commit history are always fresh.
@@ -1181,6 +1182,9 @@ class FakeHub:
                 deletes.extend(inside)
             else:
                 return _error(400, f"Unsupported commit operation {key!r}")
+        crowded = self._crowded(tree, adds, deletes)
+        if crowded is not None:
+            return _error(400, crowded)
         if fault == "conflict" or (header.get("parentCommit") and header["parentCommit"] != repo.head):
             return _error(412, "A commit has happened since. Please refresh and try again.")
         sha = self._apply(repo, adds, deletes, header.get("summary", ""), header.get("description", ""), lfs=lfs)
@@ -1190,6 +1194,32 @@ class FakeHub:
         return _json(
             200, {"success": True, "commitOid": sha, "commitUrl": url, "hookOutput": "", "pullRequestUrl": None}
         )
+
+    def _crowded(self, tree: Mapping[str, str], adds: Mapping[str, bytes], deletes: list[str]) -> str | None:
+        """Why a commit adding new files would break the per-folder or per-repository limit, or None."""
+        new = [path for path in adds if path not in tree]
+        if not new:
+            return None
+        limits = self._limiter.limits
+        files = len(tree) - len(set(deletes)) + len(new)
+        if limits.files_per_repo is not None and files > limits.files_per_repo:
+            return f"This repository would hold {files} files, more than the {limits.files_per_repo} allowed"
+        if limits.entries_per_folder is None:
+            return None
+        gone = set(deletes)
+        touched = {"/".join(path.split("/")[:depth]) for path in new for depth in range(path.count("/") + 1)}
+        entries: dict[str, set[str]] = {folder: set() for folder in touched}
+        for path in [*(p for p in tree if p not in gone), *new]:
+            parts = path.split("/")
+            for depth in range(len(parts)):
+                names = entries.get("/".join(parts[:depth]))
+                if names is not None:
+                    names.add(parts[depth])
+        for folder, names in sorted(entries.items()):
+            if len(names) > limits.entries_per_folder:
+                shown = folder or "the repository root"
+                return f"{shown} would hold {len(names)} entries, more than the {limits.entries_per_folder} allowed"
+        return None
 
     def _resolve_file(self, request: _Request, authed: bool) -> _Response:
         parts = self._segments(request.path)

@@ -346,3 +346,17 @@ def test_a_worker_meeting_409s_on_its_claims_and_finishes_finishes_everything(
     assert stats.finished == 3 and stats.failed == 0
     queue = queue_on(store_on(hub, create=False))
     assert {queue.get(r).status for r in submitted} == {RequestStatus.FINISHED}
+
+
+def test_a_commit_crowding_a_folder_or_the_repository_past_the_hubs_counts_is_refused(hub: FakeHub) -> None:
+    hub.limits = HubLimits(entries_per_folder=4, files_per_repo=9)  # the Hub's .gitattributes and the marker count
+    store = store_on(hub)
+    head = store.commit(
+        [AddFile(f"flat/{n}.json", b"x") for n in range(3)], parent_revision=store.revision(), message="3"
+    )
+    with pytest.raises(StoreError, match="flat would hold 5 entries"):
+        store.commit([AddFile(f"flat/{n}.json", b"x") for n in range(3, 5)], parent_revision=head, message="5")
+    head = store.commit([AddFile("flat/3.json", b"x"), AddFile("flat/0.json", b"y")], parent_revision=head, message="4")
+    with pytest.raises(StoreError, match="would hold 10 files"):
+        store.commit([AddFile(f"other/{n}.json", b"x") for n in range(4)], parent_revision=head, message="10 files")
+    store.commit([AddFile(f"other/{n}.json", b"x") for n in range(3)], parent_revision=head, message="9 files")
