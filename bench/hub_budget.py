@@ -10,7 +10,7 @@ separate processes would have) talking HTTP to `tests/hub_server.py`; only time 
 The fake Hub enforces the real limits on the simulated clock (tests/hub_limits.py) and counts: commits per
 repository in any sliding hour, API calls and resolves per 5-minute window (one token for the whole fleet), and
 the 429s it answered (`limit_hits`). It behaves as the production Hub does: `--busy-rate` of the commits are
-answered 409 "Another commit operation is in progress", heads and resolves of `main` lag `--lag-s` simulated
+answered 409 "Another commit operation is in progress", heads and resolves of `main` lag `--lag-s` (real)
 seconds behind, and `--settled` settled requests are in the archive before the run starts. Submissions spread
 over `--tasks` tasks (11, every task, by default).
 
@@ -57,7 +57,7 @@ from leaderboard_data.records import (
 )
 from leaderboard_data.results import ResultsPublisher, load_results_frame
 from leaderboard_data.stores.hub import HubStore
-from tests.hub_limits import HubLimits
+from tests.hub_limits import HubLimits, SystemClock
 from tests.hub_server import FakeHub, FaultPlan
 
 ORG = "budget"
@@ -313,7 +313,9 @@ def simulate(args: argparse.Namespace, rate: float, workers: int) -> dict[str, f
     """One simulated run; returns its figures."""
     configs = load_task_configs()
     clock = SimClock()
-    with FakeHub(seed=args.seed, limits=HubLimits(), clock=HubClock(clock)) as hub:  # the real limits, enforced
+    # The real limits, enforced on the simulated clock; the lag runs on real time, because the simulated clock
+    # stands still while an operation retries (on the Hub, a writer's retries outlast the lag).
+    with FakeHub(seed=args.seed, limits=HubLimits(), clock=HubClock(clock), lag_clock=SystemClock()) as hub:
         hub.create_repo(f"{ORG}/requests")
         hub.create_repo(f"{ORG}/results")
         if args.settled:
@@ -534,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tasks", type=int, default=11, help="tasks the submissions spread over (11: all)")
     parser.add_argument("--busy-rate", type=float, default=0.05, help="share of commits answered 409")
-    parser.add_argument("--lag-s", type=float, default=5.0, help="simulated seconds heads and resolves lag behind")
+    parser.add_argument("--lag-s", type=float, default=0.5, help="real seconds heads and resolves lag behind")
     parser.add_argument("--settled", type=int, default=100_000, help="settled requests present before the run")
     args = parser.parse_args(argv)
 

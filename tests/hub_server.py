@@ -25,7 +25,8 @@ Two behaviours of the production Hub are on by default or one setting away:
   stale-parent commit deleting a file someone already deleted gets 404, not 412. A commit that would crowd a folder
   or the repository past the Hub's documented counts (tests/hub_limits.py) is refused.
 - lagged reads: with `read_lag_s` set, a repo-info or resolve request for `main` is answered, with probability
-  `read_lag_share`, from the head as it was `read_lag_s` seconds (of the fake's clock) ago, as the Hub's cached
+  `read_lag_share`, from the head as it was `read_lag_s` seconds (of the fake's clock, or of `lag_clock`) ago, as
+  the Hub's cached
   answers can be. Reads at a commit sha, tree listings and the commit history are always fresh.
 
 While at least one FakeHub runs in a process, huggingface_hub's offline switch is lifted and its HTTP client
@@ -375,7 +376,14 @@ class FakeHub:
     token = TOKEN
     user = USER
 
-    def __init__(self, seed: int = 0, *, limits: HubLimits | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        limits: HubLimits | None = None,
+        clock: Clock | None = None,
+        lag_clock: Clock | None = None,
+    ) -> None:
         self.seed = seed
         self.url = ""
         self.cdn_url = ""
@@ -388,6 +396,8 @@ class FakeHub:
         self._committing: Counter[tuple[str, str]] = Counter()
         self._racing_refused = 0
         self._lag_rng = random.Random(seed)
+        self._lag_clock = lag_clock  # None: the limits' clock; a simulation whose clock stands still during an
+        # operation passes real time here, so a writer's retries outlast the lag as they would on the Hub
         self._lock = threading.RLock()
         self._repos: dict[tuple[str, str], _Repo] = {}
         self._blobs: dict[str, bytes] = {}
@@ -663,7 +673,7 @@ class FakeHub:
         commit = _Commit(digest.hexdigest(), repo.head or None, tree, title, message, _later(parent))
         repo.commits[commit.sha] = commit
         repo.head = commit.sha
-        repo.head_times.append(self._limiter.clock.now())
+        repo.head_times.append(self._lag_now())
         repo.heads.append(commit.sha)
         if counted:
             self._limiter.record_commit(repo.repo_id)
@@ -704,8 +714,11 @@ class FakeHub:
 
     def _lagged_head(self, repo: _Repo) -> str:
         """The head as it was `read_lag_s` ago (the creation commit if the repo is younger than that)."""
-        landed = bisect.bisect_right(repo.head_times, self._limiter.clock.now() - self.read_lag_s)
+        landed = bisect.bisect_right(repo.head_times, self._lag_now() - self.read_lag_s)
         return repo.heads[max(landed - 1, 0)]
+
+    def _lag_now(self) -> float:
+        return (self._lag_clock or self._limiter.clock).now()
 
     def _lineage(self, repo: _Repo, start: _Commit | None) -> list[_Commit]:
         commit: _Commit | None = start or repo.commits[repo.head]
