@@ -360,3 +360,16 @@ def test_a_commit_crowding_a_folder_or_the_repository_past_the_hubs_counts_is_re
     with pytest.raises(StoreError, match="would hold 10 files"):
         store.commit([AddFile(f"other/{n}.json", b"x") for n in range(4)], parent_revision=head, message="10 files")
     store.commit([AddFile(f"other/{n}.json", b"x") for n in range(3)], parent_revision=head, message="9 files")
+
+
+def test_a_file_unchanged_by_later_commits_is_not_downloaded_again(hub: FakeHub) -> None:
+    store = store_on(hub)
+    first = store.commit(
+        [AddFile("data/a.json", b"a"), AddFile("data/b.json", b"b")], parent_revision=store.revision(), message="ab"
+    )
+    store.read_files(store.list_files("data/", first), first)
+    second = store.commit([AddFile("data/b.json", b"B")], parent_revision=first, message="b changes")
+    mark = len(hub.request_log)
+    assert store.read_files(store.list_files("data/", second), second) == {"data/a.json": b"a", "data/b.json": b"B"}
+    downloads = [path for _, path, _ in hub.request_log[mark:] if "/resolve/" in path]
+    assert [path.rsplit("/", 1)[-1] for path in downloads] == ["b.json"]  # a.json kept its blob id: cached

@@ -1,7 +1,8 @@
 """A store in a Hugging Face Hub dataset repository, through huggingface_hub's `HfApi`.
 
 Reads are pinned to a commit sha, so a listing and the files read after it come from one state of the repo;
-a file read at a sha is cached in memory because a sha never changes. Commits go through
+a file read is cached in memory by its blob id when a listing at that sha named it (a file unchanged by later
+commits is not downloaded again), else by sha and path (a sha never changes). Commits go through
 `HfApi.create_commit(parent_commit=...)`: the Hub applies a commit only if its parent is still the head and
 answers HTTP 412 otherwise, which becomes ConflictError; so does its 409 "Another commit operation is in progress"
 (commits racing on one repository: nothing was applied, and the head has likely moved), and a 404 for a deleted
@@ -78,6 +79,7 @@ _UNIT_S = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
 _COMMIT_TIMEOUT_S = 300.0
 _LOG = logging.getLogger(__name__)
 _CACHE_BYTES = 64 * 1024 * 1024
+_MAX_OIDS = 200_000  # (sha, path) -> blob id entries kept from listings
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 
@@ -212,7 +214,8 @@ class HubStore(Store):
         self._newest_head = NewestHead()
         self._token = token
         self._api = HfApi(endpoint=self.endpoint, token=token, library_name=_LIBRARY_NAME)
-        self._cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._cache: OrderedDict[str, bytes] = OrderedDict()  # "blob:<oid>" or "<sha>:<path>" -> content
+        self._oids: OrderedDict[tuple[str, str], str] = OrderedDict()  # (sha, path) -> blob id, from listings
         self._cache_bytes = 0
         self._cache_lock = threading.Lock()
         if create:
@@ -267,12 +270,15 @@ class HubStore(Store):
         url = f"{self._api_url()}/tree/{quote(sha, safe='')}"
         if folder:
             url += "/" + quote(folder, safe="")
-        found: list[str] = []
+        found: dict[str, str] = {}
         try:
             for page in self._pages(url, {"recursive": "true"}, f"list {prefix or '/'}"):
-                found.extend(e["path"] for e in page if e.get("type") == "file" and e["path"].startswith(prefix))
+                found.update(
+                    (e["path"], e["oid"]) for e in page if e.get("type") == "file" and e["path"].startswith(prefix)
+                )
         except FileNotInStoreError:
             return []
+        self._learn_oids(sha, found)
         return sorted(path for path in found if not _hidden(path))
 
     def list_blobs(self, prefix: str = "", revision: str | None = None) -> dict[str, str]:
@@ -280,7 +286,8 @@ class HubStore(Store):
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         if folder:
             check_repo_path(folder)
-        url = f"{self._api_url()}/tree/{quote(revision or self.revision(), safe='')}"
+        sha = revision or self.revision()
+        url = f"{self._api_url()}/tree/{quote(sha, safe='')}"
         if folder:
             url += "/" + quote(folder, safe="")
         found: dict[str, str] = {}
@@ -292,6 +299,7 @@ class HubStore(Store):
                         found[path] = entry["oid"]
         except FileNotInStoreError:
             return {}
+        self._learn_oids(sha, found)
         return dict(sorted(found.items()))
 
     def read_file(self, path: str, revision: str | None = None) -> bytes:
@@ -344,11 +352,27 @@ class HubStore(Store):
                 return response.content, sha
         return response.content, None
 
+    def _learn_oids(self, sha: str, oids: dict[str, str]) -> None:
+        """Remember the blob ids a listing at `sha` gave, so reads at that sha hit the cache by content."""
+        if not _SHA.match(sha):
+            return
+        with self._cache_lock:
+            for path, oid in oids.items():
+                self._oids[(sha, path)] = oid
+            while len(self._oids) > _MAX_OIDS:
+                self._oids.popitem(last=False)
+
+    def _cache_key(self, sha: str, path: str) -> str:
+        """Caller holds the cache lock."""
+        oid = self._oids.get((sha, path))
+        return f"blob:{oid}" if oid is not None else f"{sha}:{path}"
+
     def _cached(self, revision: str, path: str) -> bytes | None:
         with self._cache_lock:
-            content = self._cache.get((revision, path))
+            key = self._cache_key(revision, path)
+            content = self._cache.get(key)
             if content is not None:
-                self._cache.move_to_end((revision, path))
+                self._cache.move_to_end(key)
             return content
 
     def _remember(self, sha: str, path: str, content: bytes) -> None:
@@ -356,9 +380,10 @@ class HubStore(Store):
         if not _SHA.match(sha) or len(content) > _CACHE_BYTES // 4:
             return
         with self._cache_lock:
-            if (sha, path) in self._cache:
+            key = self._cache_key(sha, path)
+            if key in self._cache:
                 return
-            self._cache[(sha, path)] = content
+            self._cache[key] = content
             self._cache_bytes += len(content)
             while self._cache_bytes > _CACHE_BYTES:
                 _, dropped = self._cache.popitem(last=False)
