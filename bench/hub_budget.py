@@ -9,7 +9,17 @@ separate processes would have) talking HTTP to `tests/hub_server.py`; only time 
 
 The fake Hub enforces the real limits on the simulated clock (tests/hub_limits.py) and counts: commits per
 repository in any sliding hour, API calls and resolves per 5-minute window (one token for the whole fleet), and
-the 429s it answered (`limit_hits`). `lost` and `duplicated` audit the end state. `http_calls_per_poll_at_10k`
+the 429s it answered (`limit_hits`). It behaves as the production Hub does: `--busy-rate` of the commits are
+answered 409 "Another commit operation is in progress", heads and resolves of `main` lag `--lag-s` (real)
+seconds behind, and `--settled` settled requests are in the archive before the run starts. Submissions spread
+over `--tasks` tasks (11, every task, by default).
+
+Production-shape figures: `worker_exits` (a worker action that raised anything but a transient store error),
+`cold_space_start_calls` (HTTP calls of a Space starting cold at the end: the results, and the Queue tab's live
+queue and summary), `publish_downloads_per_result` (file downloads of the publishes, per result published),
+`max_entries_per_folder` (direct entries of the fullest folder of either repository at the end) and
+`files_per_repo_after_30_days` (the files of the larger repository, projected from this run's growth per hour).
+`lost` and `duplicated` audit the end state. `http_calls_per_poll_at_10k`
 measures one worker's poll on a requests repository holding 10,000 settled requests. `max_models_per_hour` is
 the highest rate whose amortised costs, as measured in this run, fit every limit (see `--verify-max`).
 
@@ -33,8 +43,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from leaderboard_data.configs import TaskConfig, load_task_configs
-from leaderboard_data.errors import TransientStoreError
-from leaderboard_data.queue import RequestQueue, Submission, SubmissionQuota, archive_path
+from leaderboard_data.errors import StoreError, TransientStoreError
+from leaderboard_data.queue import SETTLED_STATUSES, RequestQueue, Submission, SubmissionQuota, archive_path
+from leaderboard_data.rated import load_rated_results
 from leaderboard_data.records import (
     EnergyFigure,
     HardwareFingerprint,
@@ -46,8 +57,8 @@ from leaderboard_data.records import (
 )
 from leaderboard_data.results import ResultsPublisher, load_results_frame
 from leaderboard_data.stores.hub import HubStore
-from tests.hub_limits import HubLimits
-from tests.hub_server import FakeHub
+from tests.hub_limits import HubLimits, SystemClock
+from tests.hub_server import FakeHub, FaultPlan
 
 ORG = "budget"
 TASK = "text_classification"
@@ -178,6 +189,9 @@ class Fleet:
     finish_hours: Counter[int] = field(default_factory=Counter)  # hour -> benchmarks finished
     polls: int = 0
     refused: int = 0
+    worker_exits: int = 0
+    publish_downloads: int = 0
+    published: int = 0
 
     @property
     def hour(self) -> int:
@@ -196,6 +210,10 @@ class Fleet:
                 action()
             except TransientStoreError:
                 self.refused += 1
+                self.at(elapsed + 60, action)
+            except StoreError as exc:  # a worker process would have died of it: counted, tried again
+                print(f"worker exit: {exc}", file=sys.stderr)
+                self.worker_exits += 1
                 self.at(elapsed + 60, action)
             self.ledger.take()
 
@@ -250,7 +268,9 @@ def _done(fleet: Fleet, worker: SimWorker, running: Request, held: tuple[Result,
     worker.outbox_done -= clear
     fleet.finishes[running.request_id] += 1
     fleet.finish_hours[fleet.hour] += 1
-    worker.publisher.publish_pending(clear_outbox=False)
+    mark = len(fleet.hub.request_log)
+    fleet.published += len(worker.publisher.publish_pending(clear_outbox=False))
+    fleet.publish_downloads += sum(1 for _, path, _ in fleet.hub.request_log[mark:] if "/resolve/" in path)
     worker.outbox_done.update(worker.publisher.settled_outbox)
     _start(fleet, worker, claimed)
 
@@ -259,7 +279,9 @@ def _heartbeat(worker: SimWorker, request: Request) -> None:
     worker.queue.heartbeat(request.request_id, worker.worker_id)
 
 
-def _submissions(fleet: Fleet, rate_per_h: float, window_s: float, end_s: float, submitters: int) -> None:
+def _submissions(
+    fleet: Fleet, rate_per_h: float, window_s: float, end_s: float, submitters: int, tasks: list[str]
+) -> None:
     """Poisson arrivals; the first of a window opens it, its close queues the whole window in one commit."""
     queue = RequestQueue(fleet.hub_store("requests"), fleet.configs, quota=SubmissionQuota(max_requests=10_000))
     counter = itertools.count()
@@ -278,7 +300,8 @@ def _submissions(fleet: Fleet, rate_per_h: float, window_s: float, end_s: float,
         if not window:
             fleet.at(fleet.clock.elapsed_s + window_s, close)
         submitter = f"user-{fleet.rng.randrange(submitters)}"
-        window.append(Submission(f"sim/model-{index:05d}", TASK, SHA, "float16", submitter))
+        task = tasks[index % len(tasks)]
+        window.append(Submission(f"sim/model-{index:05d}", task, SHA, "float16", submitter))
         following = fleet.clock.elapsed_s + fleet.rng.expovariate(rate_per_h / 3600)
         if following < end_s:
             fleet.at(following, arrive)
@@ -290,9 +313,16 @@ def simulate(args: argparse.Namespace, rate: float, workers: int) -> dict[str, f
     """One simulated run; returns its figures."""
     configs = load_task_configs()
     clock = SimClock()
-    with FakeHub(seed=args.seed, limits=HubLimits(), clock=HubClock(clock)) as hub:  # the real limits, enforced
+    # The real limits, enforced on the simulated clock; the lag runs on real time, because the simulated clock
+    # stands still while an operation retries (on the Hub, a writer's retries outlast the lag).
+    with FakeHub(seed=args.seed, limits=HubLimits(), clock=HubClock(clock), lag_clock=SystemClock()) as hub:
         hub.create_repo(f"{ORG}/requests")
         hub.create_repo(f"{ORG}/results")
+        if args.settled:
+            hub.upload_files(f"{ORG}/requests", _history(args.settled), message=f"{args.settled} settled requests")
+        seeded = {repo: len(hub.list_files(f"{ORG}/{repo}")) for repo in ("requests", "results")}
+        hub.faults = FaultPlan(busy_rate=args.busy_rate, endpoints=frozenset({"commit"}), seed=args.seed)
+        hub.read_lag_s = args.lag_s
         fleet = Fleet(
             hub,
             clock,
@@ -304,7 +334,8 @@ def simulate(args: argparse.Namespace, rate: float, workers: int) -> dict[str, f
             args.hold_s,
         )
         end_s = args.hours * 3600
-        _submissions(fleet, rate, args.window_s, end_s, args.submitters)
+        tasks = sorted(configs)[: args.tasks]
+        _submissions(fleet, rate, args.window_s, end_s, args.submitters, tasks)
         for index in range(workers):
             requests_store, results_store = fleet.hub_store("requests"), fleet.hub_store("results")
             worker = SimWorker(
@@ -317,7 +348,77 @@ def simulate(args: argparse.Namespace, rate: float, workers: int) -> dict[str, f
             fleet.at(fleet.rng.uniform(0, args.poll_s), lambda w=worker: _poll(fleet, w))
         fleet.run_until(end_s)
         fleet.ledger.take()
-        return _figures(fleet, args, rate, workers)
+        hub.faults = FaultPlan()
+        figures = _figures(fleet, args, rate, workers)
+        figures.update(_production_shape(fleet, seeded, args.hours))
+        return figures
+
+
+def _final_requests(hub: FakeHub) -> dict[str, Request]:
+    """Every request at the end, read from the fake Hub's own state: the audit is not traffic, and reading
+    thousands of settled requests over HTTP would spend the rate limits the run is measured against."""
+    repo = f"{ORG}/requests"
+    requests = [
+        Request.from_json(hub.read_file(repo, path), path)
+        for path in hub.list_files(repo)
+        if path.startswith(("requests/", "archive/")) and path.endswith(".json")
+    ]
+    return {r.request_id: r for r in sorted(requests, key=lambda r: r.status not in SETTLED_STATUSES)}  # live wins
+
+
+def _history(count: int) -> dict[str, bytes]:
+    """`count` settled requests of long ago, at their archive paths."""
+    at = START - timedelta(days=40)
+    files = {}
+    for index in range(count):
+        request = Request(
+            request_id=f"{index:016x}",
+            model_id=f"old/model-{index}",
+            revision=SHA,
+            task=TASK,
+            precision="float16",
+            submitter="history",
+            submitted_at=at,
+            status=RequestStatus.CANCELLED,
+            updated_at=at,
+            history=[StatusChange(at=at, status=RequestStatus.CANCELLED, note="cancelled")],
+        )
+        files[archive_path(request)] = request.to_json().encode()
+    return files
+
+
+def _production_shape(fleet: Fleet, seeded: dict[str, int], hours: float) -> dict[str, float]:
+    """The figures of the production shape (module docstring), read from the fake Hub at the end of the run."""
+    hub = fleet.hub
+    mark = len(hub.request_log)
+    load_rated_results(fleet.hub_store("results"), fleet.configs)
+    space_queue = RequestQueue(fleet.hub_store("requests"), fleet.configs)
+    space_queue.list_requests(include_settled=False)
+    space_queue.recent_settled()
+    cold_calls = len(hub.request_log) - mark
+    entries = 0
+    growth = 0.0
+    for repo in ("requests", "results"):
+        files = hub.list_files(f"{ORG}/{repo}")
+        direct: Counter[str] = Counter()  # folder -> its direct entries (files and folders)
+        seen: set[str] = set()
+        for path in files:
+            parts = path.split("/")
+            for depth in range(1, len(parts) + 1):
+                entry = "/".join(parts[:depth])
+                if entry not in seen:
+                    seen.add(entry)
+                    direct["/".join(parts[: depth - 1])] += 1
+        entries = max(entries, max(direct.values(), default=0))
+        growth = max(growth, seeded[repo] + (len(files) - seeded[repo]) / hours * 24 * 30)
+    return {
+        "worker_exits": fleet.worker_exits,
+        "cold_space_start_calls": cold_calls,
+        "publish_downloads_per_result": fleet.publish_downloads / max(fleet.published, 1),
+        "max_entries_per_folder": entries,
+        "files_per_repo_after_30_days": growth,
+        "racing_409s": hub.fault_counts.get("busy", 0) + hub.racing_commits_refused,
+    }
 
 
 def _figures(fleet: Fleet, args: argparse.Namespace, rate: float, workers: int) -> dict[str, float]:
@@ -325,8 +426,7 @@ def _figures(fleet: Fleet, args: argparse.Namespace, rate: float, workers: int) 
     requests_commits = sum(n for (repo, _), n in ledger.commits.items() if repo == "requests")
     results_commits = sum(n for (repo, _), n in ledger.commits.items() if repo == "results")
     benchmarked = len(fleet.finishes)
-    store = fleet.hub_store("requests")
-    final = {r.request_id: r for r in RequestQueue(store, fleet.configs).list_requests()}
+    final = _final_requests(fleet.hub)
     lost = len(fleet.submitted - final.keys())
     frame = load_results_frame(fleet.hub_store("results"))
     published = Counter(frame["request_id"].tolist()) if not frame.empty else Counter()
@@ -445,6 +545,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", type=int, default=10_000, help="settled requests for the poll-cost figure")
     parser.add_argument("--verify-max", action="store_true", help="rerun at the max rate with a fleet that keeps up")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tasks", type=int, default=11, help="tasks the submissions spread over (11: all)")
+    parser.add_argument("--busy-rate", type=float, default=0.05, help="share of commits answered 409")
+    parser.add_argument("--lag-s", type=float, default=0.5, help="real seconds heads and resolves lag behind")
+    parser.add_argument("--settled", type=int, default=100_000, help="settled requests present before the run")
     args = parser.parse_args(argv)
 
     capacity = args.workers * args.slots * 60 / args.benchmark_min
@@ -472,6 +576,12 @@ def main(argv: list[str] | None = None) -> int:
         "requests_commits_by_kind": figures["requests_commit_kinds"],
         "lost": int(figures["lost"]),
         "duplicated": int(figures["duplicated"]),
+        "worker_exits": int(figures["worker_exits"]),
+        "injected_409s": int(figures["racing_409s"]),
+        "cold_space_start_calls": int(figures["cold_space_start_calls"]),
+        "publish_downloads_per_result": f"{figures['publish_downloads_per_result']:.2f}",
+        "max_entries_per_folder": int(figures["max_entries_per_folder"]),
+        "files_per_repo_after_30_days": int(figures["files_per_repo_after_30_days"]),
         "http_calls_per_poll_at_10k": unchanged,
         "http_calls_per_poll_at_10k_after_a_change": changed,
         "max_models_per_hour": best,
@@ -487,6 +597,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in lines.items():
         print(f"{name}: {value}")
     ok = figures["limit_hits"] == 0 and figures["lost"] == 0 and figures["duplicated"] == 0
+    ok = ok and figures["worker_exits"] == 0
     return 0 if ok else 1
 
 

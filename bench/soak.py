@@ -1,6 +1,8 @@
 """Soak test of the whole pipeline: real worker processes on one deployment, a seeded mix of good and hostile
 requests, workers killed with SIGKILL mid-benchmark and replaced, and (hub backend) a fake Hub enforcing the real
-rate limits (tests/hub_limits.py) and injecting 412s, 429s, 5xx, dropped connections and slow answers. At the end
+rate limits (tests/hub_limits.py) and injecting 412s, 409s (racing commits, besides those the fake answers to
+commits that really race), 429s, 5xx, dropped connections and slow answers, with heads and resolves lagging
+`--lag-s` behind. At the end
 every request must be settled exactly once.
 
     .venv/bin/python -m bench.soak --requests 40 --workers 3 --seed 0 --backend local
@@ -45,6 +47,7 @@ def hub_faults(seed: int) -> FaultPlan:
     """Faults on every endpoint at rates a busy Hub shows on a bad day."""
     return FaultPlan(
         conflict_rate=0.05,
+        busy_rate=0.05,
         rate_limit_rate=0.02,
         retry_after_s=0.2,
         server_error_rate=0.02,
@@ -159,6 +162,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         expected = submit_mix(rig, args.requests, rng)
         if hub is not None:
             hub.faults = hub_faults(args.seed)
+            hub.read_lag_s = args.lag_s
         started = time.monotonic()
         events = drive(rig, args.workers, rng, args.lease, args.kill_every, args.limit, args.poll)
         elapsed = time.monotonic() - started
@@ -166,7 +170,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         limits: dict[str, object] = {}
         if hub is not None:
             faults = hub.fault_counts
-            hub.faults = FaultPlan()  # the audit reads the end state, not through faults
+            hub.faults = FaultPlan()  # the audit reads the end state, not through faults or lag
+            hub.read_lag_s = 0.0
             counters = hub.counters()
             limits = {f"hub_limit_hits_{kind}": n for kind, n in sorted(counters.limit_hits.items())}
             requests_repo = rig.stores.requests.location
@@ -193,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kill-every", type=float, default=60.0, help="mean seconds between SIGKILLs")
     parser.add_argument("--limit", type=float, default=3600.0, help="give up after this many seconds")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--lag-s", type=float, default=2.0, help="hub backend: seconds heads and resolves lag")
     args = parser.parse_args(argv)
     out = run(args)
     for name, value in out.items():

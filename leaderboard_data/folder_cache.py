@@ -6,6 +6,9 @@ whose blob id it has not parsed yet. A cache keyed by commit sha would empty on 
 keyed by blob id keeps every file that did not change. A writer that just committed tells the cache what it
 wrote (`landed`), so its own next read costs one call.
 
+Reads are single-flight: threads asking for a revision the cache does not hold yet wait for one of them to read
+it, so ten cold Space sessions cost one listing and one download per file, not ten.
+
 The caches live with the store object (`folder_cache`), so every `RequestQueue` built on one store in a process
 (the Space builds one per refresh) shares them; they go when the store goes.
 """
@@ -33,6 +36,7 @@ class FolderCache(Generic[R]):
         self.prefix = prefix
         self.parse = parse
         self._lock = threading.Lock()
+        self._reading = threading.Lock()  # held by the one thread reading the store; the others wait on it
         self._revision: str | None = None
         self._blobs: dict[str, str] = {}
         self._parsed: dict[tuple[str, str], R | RecordValidationError] = {}
@@ -41,6 +45,13 @@ class FolderCache(Generic[R]):
         """Every record under the prefix at `revision` (the head just read), by path; invalid files as errors."""
         with self._lock:
             if self._revision == revision:
+                return self._records()
+        with self._reading:
+            return self._read_store(revision)
+
+    def _read_store(self, revision: str) -> dict[str, R | RecordValidationError]:
+        with self._lock:
+            if self._revision == revision:  # read by the thread this one waited for
                 return self._records()
         # A store that keeps old revisions (the Hub) is read at `revision`; a folder store only has its head,
         # and a file deleted between its listing and its reading means listing again.

@@ -2,10 +2,16 @@
 
 Layout (one `Request` record per file):
 - `requests/<model_id>/<request_id>.json`: the live queue, PENDING and RUNNING requests;
-- `archive/<YYYY-MM>/<request_id>.json`: settled requests (FINISHED, FAILED, CANCELLED), moved there by the very
-  commit that settles them, so the live folder, which every poll lists, does not grow with history;
-- `index/finished/<key hash>.json`: one marker per finished (model, revision, task, precision), for duplicates;
+- `archive/<shard>/<request_id>.json`: settled requests (FINISHED, FAILED, CANCELLED), moved there by the very
+  commit that settles them, so the live folder, which every poll lists, does not grow with history. The shard is
+  the first three hex digits of the id's sha256: 4,096 folders, so none nears the Hub's 10,000 entries per folder,
+  and one settled request is read by its path, never by listing the archive. (Deployments from before the shards
+  keep `archive/<YYYY-MM>/` files: a request not at its shard's path is looked for there.)
+- `index/finished/<shard>/<key hash>.json`: one marker per finished (model, revision, task, precision), for
+  duplicates, sharded like the archive (older deployments' flat `index/finished/<key hash>.json` are still read);
 - `index/submitters/<name hash>.json`: each submitter's recent submissions, for quotas;
+- `index/recent.json`: the last `RECENT_SETTLED` settled requests, rewritten by every commit that settles one, so
+  the Space's Queue tab reads the live folder and this one file, never the archive;
 - `outbox/<task>/<result_id>.json`: a finished request's result, written in the same commit as the FINISHED
   status, so a result is never published for a request that is not finished, nor a request finished without it.
 
@@ -76,6 +82,8 @@ ARCHIVE_PREFIX = "archive/"
 OUTBOX_PREFIX = "outbox/"
 FINISHED_INDEX_PREFIX = "index/finished/"
 SUBMITTERS_INDEX_PREFIX = "index/submitters/"
+RECENT_PATH = "index/recent.json"
+RECENT_SETTLED = 50
 SETTLED_STATUSES = frozenset({RequestStatus.FINISHED, RequestStatus.FAILED, RequestStatus.CANCELLED})
 DEFAULT_LEASE_MARGIN_S = 900.0
 _LEDGER_KEEP_S = 7 * 86400.0
@@ -91,14 +99,29 @@ def request_path(model_id: str, request_id: str) -> str:
 
 
 def archive_path(request: Request) -> str:
-    """Where a settled request lives: by the month it settled in, so no folder grows without end."""
-    return f"{ARCHIVE_PREFIX}{request.updated_at:%Y-%m}/{request.request_id}.json"
+    """Where a settled request lives (see the module docstring)."""
+    return archived_request_path(request.request_id)
+
+
+def archived_request_path(request_id: str) -> str:
+    """Where the settled request `request_id` lives: known from its id alone, so reading it lists nothing."""
+    return f"{ARCHIVE_PREFIX}{hashlib.sha256(request_id.encode()).hexdigest()[:3]}/{request_id}.json"
 
 
 def finished_marker_path(model_id: str, revision: str, task: str, precision: str) -> str:
     """The marker saying a (model, revision, task, precision) has a finished request: what a duplicate checks."""
+    digest = _marker_digest(model_id, revision, task, precision)
+    return f"{FINISHED_INDEX_PREFIX}{digest[:3]}/{digest}.json"
+
+
+def _legacy_marker_path(model_id: str, revision: str, task: str, precision: str) -> str:
+    """Where deployments from before the shards keep a marker: one flat folder."""
+    return f"{FINISHED_INDEX_PREFIX}{_marker_digest(model_id, revision, task, precision)}.json"
+
+
+def _marker_digest(model_id: str, revision: str, task: str, precision: str) -> str:
     key = "\n".join(_dedup_key(model_id, revision, task, precision))
-    return f"{FINISHED_INDEX_PREFIX}{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def submitter_ledger_path(submitter: str) -> str:
@@ -182,7 +205,7 @@ def _parse_request_file(path: str, content: bytes) -> Request:
 def _parse_archive_file(path: str, content: bytes) -> Request:
     """Validate one archived request: settled, and filed under its own id."""
     if not path.endswith(".json") or path.count("/") != 2:
-        raise RecordValidationError(path, "not an archived request: expected archive/<YYYY-MM>/<request_id>.json")
+        raise RecordValidationError(path, "not an archived request: expected archive/<shard>/<request_id>.json")
     request = Request.from_json(content, path)
     if request.status not in SETTLED_STATUSES:
         raise RecordValidationError(path, f"an archived request must be settled, not {request.status.value}")
@@ -339,6 +362,12 @@ class RequestQueue:
             paths[record.request_id] = path
         return _Snapshot(revision, requests, invalid, invalid_by_id, paths)
 
+    def _pin(self, snapshot: _Snapshot) -> str | None:
+        """The revision a read beside `snapshot` is made at, so it decides on the same state: the snapshot's own
+        on a store that keeps old revisions (the Hub, whose unpinned reads may be lagged), the head on a folder
+        store, which keeps none (its reads are never lagged, and its commit is parent-checked all the same)."""
+        return snapshot.revision if self.store.local_folder() is None else None
+
     def _warn_once(self, error: RecordValidationError) -> None:
         """Log each bad file once per queue, not on every poll of a worker loop."""
         if str(error) not in self._warned:
@@ -346,10 +375,24 @@ class RequestQueue:
             logger.warning("request queue: skipping %s", error)
 
     def _find(self, snapshot: _Snapshot, request_id: str) -> Request:
-        """A request live in `snapshot`, else settled in the archive (read only then: an error path)."""
+        """A request live in `snapshot`, else settled in the archive (read by its path: an error path)."""
         if request_id in snapshot.requests or request_id in snapshot.invalid_by_id:
             return snapshot.find(request_id)
-        return self._read_archive().find(request_id)
+        return self._archived(snapshot, request_id)[0]
+
+    def _archived(self, snapshot: _Snapshot, request_id: str) -> tuple[Request, str]:
+        """A settled request and its path, read at `snapshot`'s revision from the path its id gives; only a request
+        archived before the shards (or an unknown id) costs a listing of the archive."""
+        path = archived_request_path(request_id)
+        try:
+            content = self.store.read_file(path, self._pin(snapshot))
+        except FileNotInStoreError:
+            archived = self._read_archive()
+            return archived.find(request_id), archived.paths[request_id]
+        try:
+            return _parse_archive_file(path, content), path
+        except RecordValidationError as error:
+            raise QueueError(f"request {quote(request_id)} cannot be used: {error}") from error
 
     def _everything(self) -> tuple[_Snapshot, _Snapshot]:
         return self._read(), self._read_archive()
@@ -366,6 +409,10 @@ class RequestQueue:
         found = [r for r in found if status is None or r.status == status]
         return sorted({r.request_id: r for r in found}.values(), key=lambda r: (r.submitted_at, r.request_id))
 
+    def recent_settled(self) -> list[Request]:
+        """The last settled requests (at most RECENT_SETTLED), newest first: one file, whatever the archive holds."""
+        return _recent(self.store, None)
+
     def invalid_records(self) -> list[RecordValidationError]:
         """The files under `requests/` and `archive/` that failed validation, sorted by path."""
         live, archive = self._everything()
@@ -373,10 +420,7 @@ class RequestQueue:
 
     def get(self, request_id: str) -> Request:
         """One request, live or settled; QueueError if it is unknown or its file is invalid."""
-        live = self._read()
-        if request_id in live.requests or request_id in live.invalid_by_id:
-            return live.find(request_id)
-        return self._read_archive().find(request_id)
+        return self._find(self._read(), request_id)
 
     def position(self, request_id: str) -> int | None:
         """1-based place of a waiting request in claim order (`queue_positions`), None if it is not waiting.
@@ -387,7 +431,7 @@ class RequestQueue:
 
         snapshot = self._read()
         if request_id not in snapshot.requests and request_id not in snapshot.invalid_by_id:
-            self._read_archive().find(request_id)
+            self._find(snapshot, request_id)
             return None
         snapshot.find(request_id)
         now = self._now()
@@ -405,6 +449,14 @@ class RequestQueue:
             snapshot = self._read()
             decided = plan(snapshot, self._now())
             operations = _deduplicated(decided.operations)
+            settled = [
+                Request.from_json(op.content, op.path)
+                for op in operations
+                if isinstance(op, AddFile) and op.path.startswith(ARCHIVE_PREFIX)
+            ]
+            if settled:
+                recent = _recent(self.store, self._pin(snapshot))
+                operations.append(_recent_write([*settled, *recent]))
 
             def landed(revision: str) -> None:
                 self._live.landed(snapshot.revision, revision, operations)
@@ -539,9 +591,8 @@ class RequestQueue:
                     f"is already requested: request {request.request_id} is {request.status.value}.",
                     request.request_id,
                 )
-        try:
-            marker = json.loads(self.store.read_file(finished_marker_path(*key)))
-        except FileNotInStoreError:
+        marker = self._finished_marker(snapshot, *key)
+        if marker is None:
             return
         raise DuplicateRequestError(
             f"{item.model_id} at revision {item.revision[:12]} on {item.task} in {item.precision} "
@@ -549,11 +600,28 @@ class RequestQueue:
             str(marker["request_id"]),
         )
 
+    def _finished_marker(
+        self, snapshot: _Snapshot, model_id: str, revision: str, task: str, precision: str
+    ) -> dict[str, Any] | None:
+        """The finished marker of a (model, revision, task, precision) at `snapshot`, None if there is none."""
+        for path in (
+            finished_marker_path(model_id, revision, task, precision),
+            _legacy_marker_path(model_id, revision, task, precision),
+        ):
+            try:
+                marker: dict[str, Any] = json.loads(self.store.read_file(path, self._pin(snapshot)))
+            except FileNotInStoreError:
+                continue
+            return marker
+        return None
+
     def _ledger(self, submitter: str, snapshot: _Snapshot, now: datetime) -> list[dict[str, str]]:
         """The submitter's submissions of the last days: the ledger file, plus live requests it may predate."""
         keep_since = now - timedelta(seconds=max(self.quota.period_s, _LEDGER_KEEP_S))
         try:
-            entries = json.loads(self.store.read_file(submitter_ledger_path(submitter)))["submissions"]
+            entries = json.loads(self.store.read_file(submitter_ledger_path(submitter), self._pin(snapshot)))[
+                "submissions"
+            ]
         except FileNotInStoreError:
             entries = []
         except (ValueError, KeyError, TypeError) as exc:
@@ -873,9 +941,11 @@ class RequestQueue:
     def finish_recovered(self, result: Result) -> Request:
         """Settle a request with a result measured before its worker crashed or lost the store.
 
-        Accepted while the request is PENDING, RUNNING (by anyone: the result is already measured) or FAILED
-        because its lease expired; refused with QueueError once it is FINISHED or CANCELLED or failed for
-        another reason, so a result is never published twice.
+        Accepted while the request is PENDING, RUNNING (by anyone: the result is already measured) or FAILED (its
+        lease expired, or its worker could not commit the result and failed it: a measured result is never
+        thrown away for a failed commit); refused with QueueError once it is FINISHED or CANCELLED, or when
+        another request for the same model, revision, task and precision has finished, so a result is never
+        published twice.
         """
         if result.request_id is None:
             raise QueueError(f"result {result.result_id} names no request to settle")
@@ -883,23 +953,31 @@ class RequestQueue:
 
         def plan(snapshot: _Snapshot, now: datetime) -> Plan[Request]:
             if request_id not in snapshot.requests and request_id not in snapshot.invalid_by_id:
-                archived = self._read_archive()
-                request = archived.find(request_id)
-                snapshot = dataclasses.replace(snapshot, paths={request_id: archived.paths[request_id]})
+                request, path = self._archived(snapshot, request_id)
+                snapshot = dataclasses.replace(snapshot, paths={request_id: path})
             else:
                 request = snapshot.find(request_id)
-            recoverable = request.status in (RequestStatus.PENDING, RequestStatus.RUNNING) or (
-                request.status == RequestStatus.FAILED and request.error_kind == ErrorKind.LEASE_EXPIRED
-            )
-            if not recoverable:
+            if request.status not in (RequestStatus.PENDING, RequestStatus.RUNNING, RequestStatus.FAILED):
                 raise QueueError(
                     f"request {request_id} is {request.status.value}; result {result.result_id} not needed"
                 )
+            if request.status == RequestStatus.FAILED:
+                self._check_not_finished_elsewhere(snapshot, request, result)
             note = f"recovered result {result.result_id}"
             finished, writes = _finish_plan(snapshot, request, now, result, result.worker_id, note)
             return Plan(finished, writes, f"finish {request_id} with {note}")
 
         return self._transact(plan)
+
+    def _check_not_finished_elsewhere(self, snapshot: _Snapshot, request: Request, result: Result) -> None:
+        """A failed request may have been submitted again and finished since: then its result is not needed."""
+        marker = self._finished_marker(snapshot, *request.dedup_key)
+        if marker is None:
+            return
+        raise QueueError(
+            f"request {marker['request_id']} already finished {request.model_id} on {request.task}; "
+            f"result {result.result_id} not needed"
+        )
 
     def fail(self, request_id: str, worker_id: str, kind: ErrorKind, message: str) -> Request:
         """Mark a held request FAILED with why; retrying is the caller's decision (submit again)."""
@@ -961,6 +1039,26 @@ def _finish_plan(
     )
     outbox = AddFile(outbox_path(request.task, result.result_id), result.to_json().encode())
     return finished, [*_writes(snapshot, finished), outbox]
+
+
+def _recent(store: Store, revision: str | None) -> list[Request]:
+    """The recent-settled summary at `revision`; empty when absent or unreadable (it is rebuilt as requests
+    settle, and nothing depends on it but the Queue tab)."""
+    try:
+        items = json.loads(store.read_file(RECENT_PATH, revision))
+        return [Request.model_validate(item) for item in items]
+    except FileNotInStoreError:
+        return []
+    except (ValueError, TypeError) as exc:
+        logger.warning("request queue: unreadable %s, starting it again: %s", RECENT_PATH, exc)
+        return []
+
+
+def _recent_write(requests: Iterable[Request]) -> AddFile:
+    """The summary of the newest RECENT_SETTLED settled requests, each once."""
+    newest = sorted({r.request_id: r for r in reversed(list(requests))}.values(), key=lambda r: r.updated_at)
+    kept = [r.model_dump(mode="json") for r in reversed(newest[-RECENT_SETTLED:])]
+    return AddFile(RECENT_PATH, json.dumps(kept, separators=(",", ":")).encode())
 
 
 def _live_write(request: Request) -> AddFile:

@@ -30,7 +30,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, TypeVar
 
 from leaderboard_data.configs import TaskConfig, load_task_configs
-from leaderboard_data.errors import LeaseLostError, QueueError, RecordValidationError, TransientStoreError
+from leaderboard_data.errors import LeaseLostError, QueueError, RecordValidationError, StoreError, TransientStoreError
 from leaderboard_data.model_checks import ModelCheckError, check_model, inspect_model_folder
 from leaderboard_data.queue import RequestQueue
 from leaderboard_data.records import ErrorKind, Request, Result, is_models_fault
@@ -158,10 +158,15 @@ class Worker:
             while self._wants_more() and len(jobs) < self.executor.capacity():
                 try:
                     requests = self._claim(self._free_slots(len(jobs)))
-                except TransientStoreError as exc:
+                except StoreError as exc:  # transient or not, a claim that failed never ends the worker
                     self._claim_failures += 1
                     delay = self._backoff(self._claim_failures)
-                    log.warning("store unavailable (%s); retrying in %.0f s", exc, delay)
+                    log.log(
+                        logging.WARNING if isinstance(exc, TransientStoreError) else logging.ERROR,
+                        "could not claim (%s); retrying in %.0f s",
+                        exc,
+                        delay,
+                    )
                     self._sleep(delay)
                     break
                 self._claim_failures = 0
@@ -232,7 +237,7 @@ class Worker:
         self._started += 1
         try:
             return self._start_benchmark(request)
-        except TransientStoreError as exc:
+        except StoreError as exc:
             log.warning("could not record the outcome of %s (%s); its lease will expire", request.request_id, exc)
             return None
 
@@ -289,7 +294,7 @@ class Worker:
             self.stats.released += 1
         except LeaseLostError:
             log.warning("lease on %s already lost; leaving it to its new holder", request.request_id)
-        except TransientStoreError as exc:
+        except StoreError as exc:
             log.warning("could not release %s (%s); its lease will expire", request.request_id, exc)
         if self._infra_streak >= self.options.pause_after_infra_failures:
             pause = self.options.infra_pause_s * random.uniform(0.75, 1.25)
@@ -304,6 +309,8 @@ class Worker:
         request = job.request
         if job.settle is not None:
             return self._settle(job)
+        if job.result is not None and time.monotonic() < job.retry_at:
+            return False  # a measured result whose commit failed: spooled, tried again after a pause
         try:
             result = job.result or job.handle.poll(poll_s)
             if result is not None:
@@ -339,6 +346,10 @@ class Worker:
             log.warning("store unavailable while running %s (%s); will retry", request.request_id, exc)
             return False
         except Exception as exc:  # one bad request must never kill the worker
+            if job.result is not None and isinstance(exc, StoreError):  # never throw a measured result away
+                job.retry_at = time.monotonic() + self._backoff(self.options.max_store_retries)
+                log.error("could not commit the result of %s (%s); spooled, will retry", request.request_id, exc)
+                return False
             log.exception("internal error on %s", request.request_id)
             job.handle.terminate()
             message = f"internal error in the worker: {type(exc).__name__}: {exc}"
@@ -355,6 +366,8 @@ class Worker:
             job.retry_at = time.monotonic() + self._backoff(1)
             log.warning("could not settle %s yet (%s); will retry", job.request.request_id, exc)
             return False
+        except StoreError as exc:
+            log.error("could not settle %s (%s); its lease will expire", job.request.request_id, exc)
         return True
 
     def _release(self, request: Request, reason: str) -> None:
@@ -375,7 +388,7 @@ class Worker:
                 self._call_store(release)
                 self.stats.released += 1
                 log.info("released %s back to PENDING", job.request.request_id)
-            except (LeaseLostError, TransientStoreError) as exc:
+            except (LeaseLostError, StoreError) as exc:
                 log.warning("could not release %s (%s); its lease will expire", job.request.request_id, exc)
 
     def _spec(self, request: Request, folder: Path, config: TaskConfig) -> BenchmarkSpec:
@@ -482,6 +495,9 @@ class Worker:
                 log.info("published spooled result %s", result.result_id)
             except QueueError as exc:
                 log.warning("spooled result %s not needed: %s", result.result_id, exc)
+            except StoreError as exc:
+                log.error("could not commit spooled result %s (%s); kept for the next start", result.result_id, exc)
+                continue
             path.unlink(missing_ok=True)
 
     def _publish_pending(self) -> None:
@@ -514,7 +530,7 @@ class Worker:
         clear = set(self._outbox_done)
         try:
             self._call_store(lambda: self.queue.clear_outbox(clear))
-        except TransientStoreError as exc:
+        except StoreError as exc:
             log.warning("could not clear the outbox yet (%s)", exc)
             return
         self._outbox_done -= clear
@@ -524,7 +540,7 @@ class Worker:
         leases to expire (results it had spooled were recovered just before)."""
         try:
             released = self._call_store(lambda: self.queue.release_own(self.options.worker_id, "worker restarted"))
-        except TransientStoreError as exc:
+        except StoreError as exc:
             log.warning("could not check for requests held by a previous run (%s); their leases will expire", exc)
             return
         for request in released:

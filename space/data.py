@@ -175,9 +175,13 @@ class LeaderboardData:
         return RatedResults(unrated(empty_results_frame()), None, False)
 
     def requests(self) -> list[Request]:
-        """Every request in the requests store; none while its repository does not exist yet."""
+        """The live queue and the recently settled requests (never the archive, which grows with history); none
+        while the requests repository does not exist yet."""
+        queue = RequestQueue(self.stores.requests, self.task_configs)
         try:
-            return RequestQueue(self.stores.requests, self.task_configs).list_requests()
+            live = queue.list_requests(include_settled=False)
+            shown = {r.request_id for r in live}
+            return [*live, *(r for r in queue.recent_settled() if r.request_id not in shown)]
         except RepositoryMissingError:
             return []
 

@@ -8,7 +8,12 @@ What is limited, with the real figures as defaults (the Hub's rate-limit docs an
 A request over a limit is answered 429 and does not count; admitted requests count whatever their answer.
 Downloads from and uploads to the fake's CDN and LFS storage (another host on the real Hub) are not limited.
 
-A 429 carries `RateLimit: "api";r=0;t=SECONDS` and `Retry-After: SECONDS`, seconds of the fake's clock. With an
+A request-limit 429 carries `RateLimit: "api";r=0;t=SECONDS` and `Retry-After: SECONDS`, seconds of the fake's
+clock; the commit-rate 429 carries no such header, only its message's "retry this action in N minutes". A commit
+of more than `operations_per_commit` files is refused with 400 (25,000 here: an assumed figure, the Hub publishes
+none; its docs ask for commits of at most a few thousand files). A commit that would leave a folder with more than
+`entries_per_folder` direct entries or the repository with more than `files_per_repo` files is refused with 400:
+the Hub's documented limits (10,000 and 100,000), enforced here so that growth without bound fails a test. With an
 AcceleratedClock those are simulated seconds: a client has to sleep them on the same clock (HubStore takes a
 `sleep` for that); huggingface_hub's own retries (preupload, LFS calls) sleep real seconds.
 """
@@ -92,6 +97,9 @@ class HubLimits:
     resolves_per_window: int | None = 5000
     window_s: float = 300.0
     commit_window_s: float = 3600.0
+    operations_per_commit: int | None = 25_000
+    entries_per_folder: int | None = 10_000
+    files_per_repo: int | None = 100_000
 
 
 UNLIMITED = HubLimits(commits_per_hour=None, api_calls_per_window=None, resolves_per_window=None)
@@ -106,6 +114,10 @@ class Refusal:
     message: str
 
     def headers(self) -> dict[str, str]:
+        """The request limits carry `RateLimit` and `Retry-After`; the commit-rate 429 says its wait only in its
+        text ("retry this action in N minutes"), as the Hub's does."""
+        if self.kind == "commits":
+            return {}
         return {"RateLimit": f'"api";r=0;t={self.retry_after_s}', "Retry-After": str(self.retry_after_s)}
 
 

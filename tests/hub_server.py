@@ -12,10 +12,22 @@ an LFS file answers 302 to the CDN (again `localhost`) with `X-Linked-Etag`/`X-L
 huggingface_hub 2.4 chooses Xet on the client side whenever hf_xet is installed; the fake has no Xet storage, so
 while it runs the client's Xet switch is turned off (HF_HUB_DISABLE_XET) and the client takes its LFS path.
 
-The real limits are enforced (tests/hub_limits.py): 128 commits per repository per hour, 1,000 API calls and 5,000
-resolves per token per 5 minutes, answered with 429 and `RateLimit`/`Retry-After` as the Hub answers; the clock
-can be sped up or driven by hand, and `counters()` tells what was counted. Faults (412, 429, 5xx, dropped
-connections before or after a commit is applied, slow answers) are drawn per request from a seeded generator.
+The real limits are enforced (tests/hub_limits.py): 128 commits per repository per hour (a 429 whose wait is only
+in its text), 1,000 API calls and 5,000 resolves per token per 5 minutes (429 with `RateLimit`/`Retry-After`), and
+a cap on the files of one commit; the clock can be sped up or driven by hand, and `counters()` tells what was
+counted. Faults (412, 409, 429, 5xx, dropped connections before or after a commit is applied, slow answers) are
+drawn per request from a seeded generator.
+
+Two behaviours of the production Hub are on by default or one setting away:
+- racing commits: a commit takes `commit_work_s` to apply, and a commit to a repository that arrives while another
+  one is being applied is answered 409 "Another commit operation is in progress for this repository", as the Hub
+  answers (`refuse_racing_commits`). A commit's operations are checked against the head before its parent, so a
+  stale-parent commit deleting a file someone already deleted gets 404, not 412. A commit that would crowd a folder
+  or the repository past the Hub's documented counts (tests/hub_limits.py) is refused.
+- lagged reads: with `read_lag_s` set, a repo-info or resolve request for `main` is answered, with probability
+  `read_lag_share`, from the head as it was `read_lag_s` seconds (of the fake's clock, or of `lag_clock`) ago, as
+  the Hub's cached
+  answers can be. Reads at a commit sha, tree listings and the commit history are always fresh.
 
 While at least one FakeHub runs in a process, huggingface_hub's offline switch is lifted and its HTTP client
 refuses every host but 127.0.0.1 and localhost, so tests can keep `HF_HUB_OFFLINE=1` for everything else.
@@ -30,6 +42,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import bisect
 import contextlib
 import fnmatch
 import hashlib
@@ -44,7 +57,7 @@ import traceback
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -74,6 +87,7 @@ _GITATTRIBUTES = "".join(f"{pattern} filter=lfs diff=lfs merge=lfs -text\n" for 
 _LFS_SIZE = 10 * 1024 * 1024  # the Hub stores any file over 10 MiB in LFS
 _LFS_ROUTES = {"objects/batch": "lfs-batch", "objects/verify": "lfs-verify"}
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
+BUSY_MESSAGE = "Another commit operation is in progress for this repository. Please try again later."
 _SAVED_DISABLE_XET = False
 
 
@@ -81,7 +95,8 @@ _SAVED_DISABLE_XET = False
 class FaultPlan:
     """Per-request fault probabilities; each request draws from a generator seeded with `seed`.
 
-    `conflict_rate` answers commits with 412 without moving the head. `drop_rate` closes the socket without an
+    `conflict_rate` answers commits with 412 without moving the head; `busy_rate` answers them with the 409 of a
+    commit racing another one. `drop_rate` closes the socket without an
     answer; for commits a `drop_after_share` of the drops happen after the commit was applied. `endpoints`, when
     set, limits faults to those endpoint kinds: info, tree, paths-info, preupload, commit, commits, resolve,
     create, validate-yaml, whoami, lfs-batch, lfs-verify, lfs-upload, cdn. An injected 429 carries
@@ -99,6 +114,7 @@ class FaultPlan:
     seed: int = 0
     endpoints: frozenset[str] | None = None
     drop_after_share: float = 0.5
+    busy_rate: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +138,8 @@ class _Repo:
     library_name: str | None = None
     head: str = ""
     commits: dict[str, _Commit] = field(default_factory=dict)
+    head_times: list[float] = field(default_factory=list)  # the fake's clock when each head in `heads` landed
+    heads: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -146,6 +164,15 @@ class _DropConnection(Exception):
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _later(parent: _Commit | None) -> str:
+    """A new commit's date: now, and always after its parent's, as the Hub dates a branch's commits (a client
+    may order heads by it)."""
+    now = datetime.now(UTC)
+    if parent is not None:
+        now = max(now, datetime.fromisoformat(parent.date.replace("Z", "+00:00")) + timedelta(milliseconds=1))
+    return now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def git_blob_oid(content: bytes) -> str:
@@ -349,12 +376,28 @@ class FakeHub:
     token = TOKEN
     user = USER
 
-    def __init__(self, seed: int = 0, *, limits: HubLimits | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        limits: HubLimits | None = None,
+        clock: Clock | None = None,
+        lag_clock: Clock | None = None,
+    ) -> None:
         self.seed = seed
         self.url = ""
         self.cdn_url = ""
         self.page_size = 1000
         self.xet_token_status = 503  # the answer to a client that asks for Xet storage, which the fake does not have
+        self.refuse_racing_commits = True
+        self.commit_work_s = 0.005
+        self.read_lag_s = 0.0
+        self.read_lag_share = 1.0
+        self._committing: Counter[tuple[str, str]] = Counter()
+        self._racing_refused = 0
+        self._lag_rng = random.Random(seed)
+        self._lag_clock = lag_clock  # None: the limits' clock; a simulation whose clock stands still during an
+        # operation passes real time here, so a writer's retries outlast the lag as they would on the Hub
         self._lock = threading.RLock()
         self._repos: dict[tuple[str, str], _Repo] = {}
         self._blobs: dict[str, bytes] = {}
@@ -463,6 +506,12 @@ class FakeHub:
             return dict(self._fault_counts)
 
     @property
+    def racing_commits_refused(self) -> int:
+        """Commits answered 409 because another commit to their repository was being applied."""
+        with self._lock:
+            return self._racing_refused
+
+    @property
     def request_log(self) -> list[tuple[str, str, int]]:
         """(method, path, status) of every request answered or dropped (status 0)."""
         with self._lock:
@@ -479,6 +528,7 @@ class FakeHub:
             fault: str | None = None
             thresholds = [
                 ("conflict", plan.conflict_rate if kind == "commit" else 0.0),
+                ("busy", plan.busy_rate if kind == "commit" else 0.0),
                 ("rate_limit", plan.rate_limit_rate),
                 ("server_error", plan.server_error_rate),
                 ("drop", plan.drop_rate),
@@ -620,9 +670,11 @@ class FakeHub:
             tree[path] = self._store(content, as_lfs=path in lfs)
         digest = hashlib.sha1(f"{repo.head}\n{sorted(tree.items())}\n{title}\n{message}".encode())
         digest.update(f"\n{self.seed}:{next(self._sequence)}".encode())
-        commit = _Commit(digest.hexdigest(), repo.head or None, tree, title, message, _now())
+        commit = _Commit(digest.hexdigest(), repo.head or None, tree, title, message, _later(parent))
         repo.commits[commit.sha] = commit
         repo.head = commit.sha
+        repo.head_times.append(self._lag_now())
+        repo.heads.append(commit.sha)
         if counted:
             self._limiter.record_commit(repo.repo_id)
         return commit.sha
@@ -646,8 +698,11 @@ class FakeHub:
         sha256 = self._lfs_pointers.get(oid)
         return self._blobs[oid] if sha256 is None else self._lfs_objects[sha256]
 
-    def _resolve(self, repo: _Repo, revision: str) -> _Commit | None:
+    def _resolve(self, repo: _Repo, revision: str, *, cached: bool = False) -> _Commit | None:
+        """The commit `revision` names; with `cached`, `main` may be answered from a lagged head (see above)."""
         if revision == "main" or revision == "refs/heads/main":
+            if cached and self.read_lag_s > 0 and self._lag_rng.random() < self.read_lag_share:
+                return repo.commits[self._lagged_head(repo)]
             return repo.commits[repo.head]
         if revision in repo.commits:
             return repo.commits[revision]
@@ -656,6 +711,14 @@ class FakeHub:
             if len(matches) == 1:
                 return matches[0]
         return None
+
+    def _lagged_head(self, repo: _Repo) -> str:
+        """The head as it was `read_lag_s` ago (the creation commit if the repo is younger than that)."""
+        landed = bisect.bisect_right(repo.head_times, self._lag_now() - self.read_lag_s)
+        return repo.heads[max(landed - 1, 0)]
+
+    def _lag_now(self) -> float:
+        return (self._lag_clock or self._limiter.clock).now()
 
     def _lineage(self, repo: _Repo, start: _Commit | None) -> list[_Commit]:
         commit: _Commit | None = start or repo.commits[repo.head]
@@ -779,6 +842,39 @@ class FakeHub:
         kind = self._endpoint_kind(request)
         if rest and rest[0] not in _API_SUBROUTES | {"revision"}:
             return _error(404, f"Sorry, we can't find the page you are looking for: {request.path}")
+        if kind == "commit":
+            return self._racing_commit(request, repo_type, repo_id, rest, authed, fault)
+        return self._api_locked(request, repo_type, repo_id, rest, kind, authed, fault)
+
+    def _racing_commit(
+        self, request: _Request, repo_type: str, repo_id: str, rest: list[str], authed: bool, fault: str | None
+    ) -> _Response:
+        """A commit takes `commit_work_s` to apply; one arriving meanwhile on the same repo is refused with 409."""
+        key = (repo_type, repo_id)
+        with self._lock:
+            racing = self.refuse_racing_commits and self._committing[key] > 0
+            if racing:
+                self._racing_refused += 1
+            if racing or fault == "busy":
+                return _error(409, BUSY_MESSAGE)
+            self._committing[key] += 1
+        try:
+            time.sleep(self.commit_work_s)
+            return self._api_locked(request, repo_type, repo_id, rest, "commit", authed, fault)
+        finally:
+            with self._lock:
+                self._committing[key] -= 1
+
+    def _api_locked(
+        self,
+        request: _Request,
+        repo_type: str,
+        repo_id: str,
+        rest: list[str],
+        kind: str,
+        authed: bool,
+        fault: str | None,
+    ) -> _Response:
         with self._lock:
             found = self._readable_repo(repo_type, repo_id, authed)
             if isinstance(found, _Response):
@@ -793,7 +889,8 @@ class FakeHub:
             if commit is None:
                 return _error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
             if kind == "info":
-                return self._info(request, repo, commit)
+                lagged = self._resolve(repo, revision, cached=True)
+                return self._info(request, repo, lagged or commit)
             if kind == "tree":
                 return self._tree(request, repo, commit, "/".join(rest[2:]))
             if kind == "paths-info":
@@ -1060,8 +1157,9 @@ class FakeHub:
         refusal = self._limiter.check_commit(repo.repo_id)
         if refusal is not None:
             return _refused(refusal)
-        if fault == "conflict" or (header.get("parentCommit") and header["parentCommit"] != repo.head):
-            return _error(412, "A commit has happened since. Please refresh and try again.")
+        most = self._limiter.limits.operations_per_commit
+        if most is not None and len(items) - 1 > most:
+            return _error(400, f"Too many operations in one commit: {len(items) - 1}, at most {most} are allowed")
         tree = repo.commits[repo.head].tree
         adds: dict[str, bytes] = {}
         lfs: set[str] = set()
@@ -1097,6 +1195,11 @@ class FakeHub:
                 deletes.extend(inside)
             else:
                 return _error(400, f"Unsupported commit operation {key!r}")
+        crowded = self._crowded(tree, adds, deletes)
+        if crowded is not None:
+            return _error(400, crowded)
+        if fault == "conflict" or (header.get("parentCommit") and header["parentCommit"] != repo.head):
+            return _error(412, "A commit has happened since. Please refresh and try again.")
         sha = self._apply(repo, adds, deletes, header.get("summary", ""), header.get("description", ""), lfs=lfs)
         if fault == "drop_after":
             raise _DropConnection
@@ -1104,6 +1207,32 @@ class FakeHub:
         return _json(
             200, {"success": True, "commitOid": sha, "commitUrl": url, "hookOutput": "", "pullRequestUrl": None}
         )
+
+    def _crowded(self, tree: Mapping[str, str], adds: Mapping[str, bytes], deletes: list[str]) -> str | None:
+        """Why a commit adding new files would break the per-folder or per-repository limit, or None."""
+        new = [path for path in adds if path not in tree]
+        if not new:
+            return None
+        limits = self._limiter.limits
+        files = len(tree) - len(set(deletes)) + len(new)
+        if limits.files_per_repo is not None and files > limits.files_per_repo:
+            return f"This repository would hold {files} files, more than the {limits.files_per_repo} allowed"
+        if limits.entries_per_folder is None:
+            return None
+        gone = set(deletes)
+        touched = {"/".join(path.split("/")[:depth]) for path in new for depth in range(path.count("/") + 1)}
+        entries: dict[str, set[str]] = {folder: set() for folder in touched}
+        for path in [*(p for p in tree if p not in gone), *new]:
+            parts = path.split("/")
+            for depth in range(len(parts)):
+                names = entries.get("/".join(parts[:depth]))
+                if names is not None:
+                    names.add(parts[depth])
+        for folder, names in sorted(entries.items()):
+            if len(names) > limits.entries_per_folder:
+                shown = folder or "the repository root"
+                return f"{shown} would hold {len(names)} entries, more than the {limits.entries_per_folder} allowed"
+        return None
 
     def _resolve_file(self, request: _Request, authed: bool) -> _Response:
         parts = self._segments(request.path)
@@ -1124,7 +1253,7 @@ class FakeHub:
             if repo.gated and not authed:
                 message = f"Access to model {repo_id} is restricted. You must have access to it and be authenticated."
                 return _error(401, message, "GatedRepo")
-            commit = self._resolve(repo, revision)
+            commit = self._resolve(repo, revision, cached=True)
             if commit is None:
                 return _error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
             if path not in commit.tree:

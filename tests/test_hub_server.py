@@ -288,7 +288,7 @@ def test_the_129th_commit_in_an_hour_gets_the_hubs_429_until_the_hour_has_passed
         response = limited.value.response
         assert response is not None and response.status_code == 429
         wait = 3600 - 1280  # the first commit of the hour leaves it 3600 s after it landed
-        assert response.headers["RateLimit"] == f'"api";r=0;t={wait}' and response.headers["Retry-After"] == str(wait)
+        assert "RateLimit" not in response.headers and "Retry-After" not in response.headers  # its text says it
         message = response.json()["error"]
         assert message.startswith("You have exceeded the rate limit for repository commits (128 per hour).")
         assert f"retry this action in {-(-wait // 60)} minutes" in message

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -40,7 +41,7 @@ def fill_the_commit_hour(hub: FakeHub, clock: ManualClock, repo_id: str) -> int:
     for n in range(128):
         hub.upload_files(repo_id, {"other.txt": str(n).encode()})
         clock.advance(10)
-    return 3600 - 1280
+    return math.ceil((3600 - 1280) / 60) * 60  # the commit-rate 429 says its wait in whole minutes, in words
 
 
 def test_a_commit_rate_429_is_waited_out_as_long_as_the_hub_asks(
@@ -52,7 +53,7 @@ def test_a_commit_rate_429_is_waited_out_as_long_as_the_hub_asks(
     with caplog.at_level(logging.WARNING, logger="leaderboard_data.stores.hub"):
         new = store.commit([AddFile("mine.txt", b"1")], parent_revision=parent, message="after the limit")
     assert new == hub.head(store.repo_id) and store.read_file("mine.txt") == b"1"
-    assert clock.now() == 1280 + wait  # one wait, exactly as long as the 429 asked: no 30 s cap, no extra retries
+    assert clock.now() == 1280 + wait  # one wait, as long as the 429's text asked: no 30 s cap, no extra retries
     assert f"waiting {wait} s as the Hub asks" in caplog.text and "rate limited while trying to commit" in caplog.text
     counters = hub.counters()
     assert counters.limit_hits == {"commits": 1} and counters.max_commits_per_window(store.repo_id) == 128
@@ -62,7 +63,7 @@ def test_a_429_asking_longer_than_max_wait_gives_up_at_once_and_says_how_long(hu
     store = HubStore("org/queue", endpoint=hub.url, token=hub.token, sleep=clock.sleep, max_wait_s=600)
     wait = fill_the_commit_hour(hub, clock, store.repo_id)
     parent = store.revision()
-    with pytest.raises(TransientStoreError, match="asks to wait 2320 s") as refused:
+    with pytest.raises(TransientStoreError, match="asks to wait 2340 s") as refused:
         store.commit([AddFile("mine.txt", b"1")], parent_revision=parent, message="refused")
     assert refused.value.retry_after_s == wait and clock.now() == 1280  # nothing was waited
     assert hub.head(store.repo_id) == parent and hub.counters().limit_hits == {"commits": 1}
@@ -147,3 +148,40 @@ def test_hf_xet_failures_are_classified(status: int, outcome: str) -> None:
         assert name == outcome and "ConnectionError" in message, child.stdout
         tokens = [p for _, p, _ in hub.request_log if p.endswith("/xet-write-token/main")]
         assert tokens and hub.commit_count(repo) == 0
+
+
+_STUCK_XET_COMMIT = textwrap.dedent(
+    """
+    import sys
+    from leaderboard_data.errors import TransientStoreError
+    from leaderboard_data.stores.base import AddFile
+    from leaderboard_data.stores.hub import HubStore
+
+    store = HubStore(sys.argv[1], create=False, max_retries=0, commit_timeout_s=3)
+    try:
+        store.commit([AddFile("t/a.parquet", b"PAR1\\x00\\x01")], parent_revision=store.revision(), message="m")
+    except TransientStoreError as exc:
+        print(exc)
+    """
+)
+
+
+def test_an_xet_upload_stuck_in_its_own_retries_gives_the_commit_back_at_its_deadline() -> None:
+    """hf_xet retries a failing token fetch for minutes by itself (its defaults here, as in production): the
+    commit attempt is given up at `commit_timeout_s` as an uncertain failure, and the process ends at once."""
+    with FakeHub() as hub:
+        repo = f"org/xet-{next(_numbers)}"
+        hub.create_repo(repo)
+        hub.xet_token_status = 503
+        env = {**os.environ, **hub.env(), "HF_HUB_DISABLE_XET": "0", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+        child = subprocess.run(
+            [sys.executable, "-c", _STUCK_XET_COMMIT, repo],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert child.returncode == 0, child.stderr[-3000:]
+        assert "no answer to the commit after 3 s" in child.stdout and "re-read the head" in child.stdout
+        assert hub.commit_count(repo) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -38,7 +39,7 @@ from leaderboard_data.records import (
     RequestStatus,
     Result,
 )
-from leaderboard_data.stores.base import CommitOperation
+from leaderboard_data.stores.base import AddFile, CommitOperation
 from leaderboard_data.stores.local import LocalStore
 
 SHA = "a" * 40
@@ -683,14 +684,27 @@ def test_store_layout_is_what_other_modules_read(queue: RequestQueue, store: Loc
     queue.claim("w1")
     result = make_result(request, result_id="abcdef0123456789")
     queue.finish(request.request_id, "w1", result)
-    # Settled: out of the live folder into the month's archive, with the marker duplicates are checked against.
+    # Settled: out of the live folder into its shard of the archive, with the marker duplicates are checked against.
     marker = finished_marker_path("org/model", request.revision, request.task, request.precision)
     assert store.list_files() == sorted(
         [
-            f"archive/{request.submitted_at:%Y-%m}/{request.request_id}.json",
+            f"archive/{hashlib.sha256(request.request_id.encode()).hexdigest()[:3]}/{request.request_id}.json",
             marker,
+            "index/recent.json",
             submitter_ledger_path(request.submitter),
             "outbox/text_classification/abcdef0123456789.json",
         ]
     )
     assert store.list_files("requests/") == []
+
+
+def test_markers_are_sharded_and_a_flat_marker_of_an_older_deployment_still_refuses_a_duplicate(
+    queue: RequestQueue, store: LocalStore
+) -> None:
+    path = finished_marker_path("org/model", SHA, "text_classification", "float32")
+    assert path.count("/") == 3  # index/finished/<shard>/<hash>.json
+    legacy = "index/finished/" + path.rsplit("/", 1)[1]
+    marker = json.dumps({"request_id": "0123456789abcdef", "model_id": "org/model", "result_id": "r"}).encode()
+    store.commit([AddFile(legacy, marker)], parent_revision=store.revision(), message="an older deployment")
+    with pytest.raises(DuplicateRequestError, match="request 0123456789abcdef is FINISHED"):
+        submit(queue, "org/model")

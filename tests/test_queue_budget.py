@@ -16,6 +16,7 @@ import pytest
 from leaderboard_data.configs import TaskConfig, load_task_configs
 from leaderboard_data.errors import DuplicateRequestError, RateLimitedError
 from leaderboard_data.queue import (
+    RECENT_SETTLED,
     RequestQueue,
     Submission,
     SubmissionQuota,
@@ -273,3 +274,55 @@ def test_a_worker_fills_its_free_slots_in_one_commit(
     assert bob.request_id in {r.request_id for r in claimed} and len(claimed) == 3
     assert all(r.lease is not None and r.lease.worker_id == "gpu-node" for r in claimed)
     assert queue.claimable() == 1 and len(alice) == 3
+
+
+def test_one_settled_request_is_read_by_its_path_not_by_listing_the_archive(
+    hub: FakeHub, task_configs: dict[str, TaskConfig]
+) -> None:
+    _seed_history(hub, 2_000)
+    legacy = _settled(99_999)  # archived before the shards: under its month
+    hub.upload_files(REPO, {f"archive/{legacy.updated_at:%Y-%m}/{legacy.request_id}.json": legacy.to_json().encode()})
+    queue = RequestQueue(HubStore(REPO, endpoint=hub.url, token=hub.token, create=False), task_configs)
+
+    mark = len(hub.request_log)
+    assert queue.get(f"{1234:016x}").model_id == "org/old-1234"
+    calls = _calls(hub, mark)
+    assert not [c for c in calls if "/tree/" in c[1] and "archive" in c[1]], calls
+    assert len(calls) <= 4, calls  # the head, the live folder, the one file
+    assert queue.get(legacy.request_id).model_id == legacy.model_id  # found by the fallback listing
+
+
+def test_concurrent_cold_reads_download_each_file_once(hub: FakeHub, task_configs: dict[str, TaskConfig]) -> None:
+    _seed_history(hub, 300)
+    store = HubStore(REPO, endpoint=hub.url, token=hub.token, create=False)
+    mark = len(hub.request_log)
+    readers = [threading.Thread(target=lambda: RequestQueue(store, task_configs).list_requests()) for _ in range(5)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    downloads = [c for c in _calls(hub, mark) if "/resolve/" in c[1]]
+    assert len(downloads) == 300  # single-flight: five cold readers, one download per file
+
+
+def test_the_queue_tab_reads_the_live_queue_and_one_summary_never_the_archive(
+    hub: FakeHub, task_configs: dict[str, TaskConfig]
+) -> None:
+    _seed_history(hub, 1_000)
+    store = HubStore(REPO, endpoint=hub.url, token=hub.token, create=False)
+    queue = RequestQueue(store, task_configs, quota=SubmissionQuota(max_requests=1000))
+    settled = []
+    for n in range(RECENT_SETTLED + 5):
+        request = queue.submit(f"org/m{n}", task=TASK, revision=SHA, precision="float32", submitter="bob")
+        settled.append(queue.cancel(request.request_id, "bob"))
+    waiting = queue.submit("org/waiting", task=TASK, revision=SHA, precision="float32", submitter="bob")
+
+    space = RequestQueue(HubStore(REPO, endpoint=hub.url, token=hub.token, create=False), task_configs)
+    mark = len(hub.request_log)
+    live = space.list_requests(include_settled=False)
+    recent = space.recent_settled()
+    calls = _calls(hub, mark)
+    assert [r.request_id for r in live] == [waiting.request_id]
+    assert [r.request_id for r in recent] == [r.request_id for r in reversed(settled[-RECENT_SETTLED:])]
+    assert not [c for c in calls if "archive" in c[1]], calls
+    assert len(calls) <= 4 + 1, calls  # the head, the live folder and its one file, the summary

@@ -1,14 +1,21 @@
 """A store in a Hugging Face Hub dataset repository, through huggingface_hub's `HfApi`.
 
 Reads are pinned to a commit sha, so a listing and the files read after it come from one state of the repo;
-a file read at a sha is cached in memory because a sha never changes. Commits go through
+a file read is cached in memory by its blob id when a listing at that sha named it (a file unchanged by later
+commits is not downloaded again), else by sha and path (a sha never changes). Commits go through
 `HfApi.create_commit(parent_commit=...)`: the Hub applies a commit only if its parent is still the head and
-answers HTTP 412 otherwise, which becomes ConflictError. Every commit also rewrites `.store/commit-id` with a
+answers HTTP 412 otherwise, which becomes ConflictError; so does its 409 "Another commit operation is in progress"
+(commits racing on one repository: nothing was applied, and the head has likely moved), and a 404 for a deleted
+file when the head moved past the parent (the Hub checks operations before the parent, so a stale commit deleting a
+file another writer already deleted gets 404, not 412). Every commit also rewrites `.store/commit-id` with a
 marker unique to it: huggingface_hub drops unchanged files and sends no commit at all when nothing is left, which
 would skip that parent check for an identical write. Rate limits, server errors, timeouts and dropped
 connections are retried with exponential backoff and jitter; a 429 is waited out for as long as its `RateLimit`
-or `Retry-After` header asks (up to `max_wait_s`, an hour and more by default, so a commit-rate limit is ridden
-out). Upload failures inside huggingface_hub (its LFS uploads and hf_xet, which raise RuntimeError and OSError
+or `Retry-After` header asks, or, for the commit-rate 429 that carries no header, its text ("retry this action in
+N minutes"), up to `max_wait_s` (an hour and more by default, so a commit-rate limit is ridden out). A commit
+attempt that has not answered after `commit_timeout_s` (uploads included) is treated like a dropped connection.
+The head never goes back: a lagged answer older than a head already seen is replaced by it (`NewestHead`).
+Upload failures inside huggingface_hub (its LFS uploads and hf_xet, which raise RuntimeError and OSError
 subclasses rather than HTTP errors) are classified like HTTP ones. See `HubStore.commit` for why a retried commit
 is never applied twice.
 """
@@ -56,6 +63,7 @@ from leaderboard_data.errors import (
     TransientStoreError,
 )
 from leaderboard_data.stores.base import AddFile, CommitOperation, Store, check_repo_path
+from leaderboard_data.stores.newest_head import NewestHead
 
 T = TypeVar("T")
 
@@ -66,8 +74,12 @@ _MAX_BACKOFF_S = 30.0  # cap of the exponential backoff; a 429's own wait is not
 _MAX_WAIT_S = 3900.0  # the longest wait a 429 may ask for before giving up: a commit-rate hour, with margin
 _CLIENT_PACKAGE = str(Path(huggingface_hub.__file__).parent)
 _CLIENT_ERROR = re.compile(r"client error \((\d{3})")  # how hf_xet words an HTTP 4xx it met
+_RETRY_IN = re.compile(r"retry this action in (?:about )?(\d+|an?|one) (second|minute|hour)s?\b", re.IGNORECASE)
+_UNIT_S = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
+_COMMIT_TIMEOUT_S = 300.0
 _LOG = logging.getLogger(__name__)
 _CACHE_BYTES = 64 * 1024 * 1024
+_MAX_OIDS = 200_000  # (sha, path) -> blob id entries kept from listings
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 
@@ -91,7 +103,48 @@ def _retry_after(response: httpx2.Response) -> float | None:
         waits.append(float(limit.reset_in_seconds))
     with contextlib.suppress(ValueError):
         waits.append(max(float(response.headers.get("Retry-After", "").strip()), 0.0))
+    if not waits:
+        waits.extend(_wait_in_text(response))
     return max(waits) if waits else None
+
+
+def _wait_in_text(response: httpx2.Response) -> list[float]:
+    """The wait the commit-rate 429 names only in its message: "You can retry this action in 31 minutes"."""
+    text = response.headers.get("X-Error-Message", "")
+    with contextlib.suppress(Exception):  # a streamed or undecodable body: the header is all there is
+        text += " " + response.text
+    found = _RETRY_IN.search(text)
+    if found is None:
+        return []
+    count, unit = found.group(1).lower(), found.group(2).lower()
+    return [(1.0 if count in ("a", "an", "one") else float(count)) * _UNIT_S[unit]]
+
+
+class _NoAnswerInTime(Exception):
+    """A commit attempt did not answer within `commit_timeout_s`."""
+
+
+def _with_deadline(fn: Callable[[], T], timeout_s: float) -> T:
+    """Run `fn` in a thread of its own and give up waiting after `timeout_s` (_NoAnswerInTime): huggingface_hub's
+    `create_commit` takes no timeout, and its uploads (hf_xet's retries) can block for minutes. The abandoned
+    thread runs on; a commit it still lands is found by `HubStore._settle`, like one after a dropped answer."""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(fn())
+        except BaseException as exc:  # handed to the caller below
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="hub-commit", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise _NoAnswerInTime(f"no answer to the commit after {timeout_s:g} s")
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 def _raised_by_hub_client(exc: BaseException) -> bool:
@@ -122,6 +175,8 @@ class HubStore(Store):
         backoff_s: first backoff in seconds; it doubles on every retry (with jitter), up to 30 s.
         timeout_s: time limit of each request HubStore sends itself (head lookups, listings, downloads);
             `create_repo` and `create_commit` run on huggingface_hub's shared client, which has no timeout.
+        commit_timeout_s: how long one commit attempt (its uploads included) may take before it is treated as
+            a dropped connection: retried after checking whether it landed.
         max_wait_s: the longest wait a 429 may ask for (its `RateLimit` `t=` or `Retry-After`); each wait is
             logged. A longer one is not waited: TransientStoreError carries it in `retry_after_s`.
         sleep: how to wait; a simulation passes its own clock's sleep.
@@ -144,6 +199,7 @@ class HubStore(Store):
         backoff_s: float = 0.5,
         timeout_s: float = 30.0,
         max_wait_s: float = _MAX_WAIT_S,
+        commit_timeout_s: float = _COMMIT_TIMEOUT_S,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.repo_id = repo_id
@@ -153,10 +209,13 @@ class HubStore(Store):
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
         self.max_wait_s = max_wait_s
+        self.commit_timeout_s = commit_timeout_s
         self._sleep_for = sleep
+        self._newest_head = NewestHead()
         self._token = token
         self._api = HfApi(endpoint=self.endpoint, token=token, library_name=_LIBRARY_NAME)
-        self._cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._cache: OrderedDict[str, bytes] = OrderedDict()  # "blob:<oid>" or "<sha>:<path>" -> content
+        self._oids: OrderedDict[tuple[str, str], str] = OrderedDict()  # (sha, path) -> blob id, from listings
         self._cache_bytes = 0
         self._cache_lock = threading.Lock()
         if create:
@@ -189,16 +248,17 @@ class HubStore(Store):
     # -- reads -------------------------------------------------------------------------------------------------
 
     def revision(self) -> str:
-        """The sha of the head of `main`."""
+        """The sha of the head of `main`, never older than a head this store object already saw or made."""
         info = self._call("read the head revision", self._head_info)
         if not info.sha:
             raise StoreError(f"{self}: the Hub answered without a head revision")
-        return info.sha
+        return self._newest_head.seen(info.sha, info.last_modified)
 
     def _head_info(self) -> DatasetInfo | ModelInfo | SpaceInfo | KernelInfo:
-        """Repo info at main; for datasets only the sha is asked for, so a large repo's file list is not sent."""
+        """Repo info at main; for datasets only the sha and its date are asked for, so a large repo's file list
+        is not sent."""
         if self.repo_type == "dataset":
-            return self._api.dataset_info(self.repo_id, timeout=self.timeout_s, expand=["sha"])
+            return self._api.dataset_info(self.repo_id, timeout=self.timeout_s, expand=["sha", "lastModified"])
         return self._api.repo_info(self.repo_id, repo_type=self.repo_type, timeout=self.timeout_s)
 
     def list_files(self, prefix: str = "", revision: str | None = None) -> list[str]:
@@ -210,12 +270,15 @@ class HubStore(Store):
         url = f"{self._api_url()}/tree/{quote(sha, safe='')}"
         if folder:
             url += "/" + quote(folder, safe="")
-        found: list[str] = []
+        found: dict[str, str] = {}
         try:
             for page in self._pages(url, {"recursive": "true"}, f"list {prefix or '/'}"):
-                found.extend(e["path"] for e in page if e.get("type") == "file" and e["path"].startswith(prefix))
+                found.update(
+                    (e["path"], e["oid"]) for e in page if e.get("type") == "file" and e["path"].startswith(prefix)
+                )
         except FileNotInStoreError:
             return []
+        self._learn_oids(sha, found)
         return sorted(path for path in found if not _hidden(path))
 
     def list_blobs(self, prefix: str = "", revision: str | None = None) -> dict[str, str]:
@@ -223,7 +286,8 @@ class HubStore(Store):
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         if folder:
             check_repo_path(folder)
-        url = f"{self._api_url()}/tree/{quote(revision or self.revision(), safe='')}"
+        sha = revision or self.revision()
+        url = f"{self._api_url()}/tree/{quote(sha, safe='')}"
         if folder:
             url += "/" + quote(folder, safe="")
         found: dict[str, str] = {}
@@ -235,6 +299,7 @@ class HubStore(Store):
                         found[path] = entry["oid"]
         except FileNotInStoreError:
             return {}
+        self._learn_oids(sha, found)
         return dict(sorted(found.items()))
 
     def read_file(self, path: str, revision: str | None = None) -> bytes:
@@ -287,11 +352,27 @@ class HubStore(Store):
                 return response.content, sha
         return response.content, None
 
+    def _learn_oids(self, sha: str, oids: dict[str, str]) -> None:
+        """Remember the blob ids a listing at `sha` gave, so reads at that sha hit the cache by content."""
+        if not _SHA.match(sha):
+            return
+        with self._cache_lock:
+            for path, oid in oids.items():
+                self._oids[(sha, path)] = oid
+            while len(self._oids) > _MAX_OIDS:
+                self._oids.popitem(last=False)
+
+    def _cache_key(self, sha: str, path: str) -> str:
+        """Caller holds the cache lock."""
+        oid = self._oids.get((sha, path))
+        return f"blob:{oid}" if oid is not None else f"{sha}:{path}"
+
     def _cached(self, revision: str, path: str) -> bytes | None:
         with self._cache_lock:
-            content = self._cache.get((revision, path))
+            key = self._cache_key(revision, path)
+            content = self._cache.get(key)
             if content is not None:
-                self._cache.move_to_end((revision, path))
+                self._cache.move_to_end(key)
             return content
 
     def _remember(self, sha: str, path: str, content: bytes) -> None:
@@ -299,9 +380,10 @@ class HubStore(Store):
         if not _SHA.match(sha) or len(content) > _CACHE_BYTES // 4:
             return
         with self._cache_lock:
-            if (sha, path) in self._cache:
+            key = self._cache_key(sha, path)
+            if key in self._cache:
                 return
-            self._cache[(sha, path)] = content
+            self._cache[key] = content
             self._cache_bytes += len(content)
             while self._cache_bytes > _CACHE_BYTES:
                 _, dropped = self._cache.popitem(last=False)
@@ -341,20 +423,21 @@ class HubStore(Store):
         uncertain = False
         for attempt in itertools.count():
             try:
-                return self._create_commit(operations, parent_revision, message, marker)
+                sha = _with_deadline(
+                    lambda: self._create_commit(operations, parent_revision, message, marker), self.commit_timeout_s
+                )
             except Exception as exc:
-                cause = exc
-                failure = self._classify(exc, "commit")
-                if failure is None:
-                    raise
-                if isinstance(failure.error, FileNotInStoreError):
-                    failure = _Failure(StoreError(f"{self}: commit deletes a file that does not exist"), False)
+                cause: Exception = exc
+                failure = self._commit_failure(exc, parent_revision)
+            else:
+                self._newest_head.committed(parent_revision, sha)
+                return sha
             uncertain = uncertain or failure.may_have_applied
             retry = self._should_retry(failure, attempt)
             if retry:
                 self._sleep(attempt, failure, "commit")
             if uncertain:
-                outcome = self._settle(parent_revision, marker, check_head=failure.transient)
+                outcome = self._settle(parent_revision, marker)
                 if outcome is not None:
                     return outcome
             if not retry:
@@ -380,16 +463,36 @@ class HubStore(Store):
         )
         return info.oid
 
-    def _settle(self, parent: str, marker: str, *, check_head: bool) -> str | None:
+    def _commit_failure(self, exc: Exception, parent: str) -> _Failure:
+        """How a failed commit attempt is handled; anything this module does not know is raised again."""
+        if isinstance(exc, _NoAnswerInTime):
+            return _Failure(TransientStoreError(f"{self}: cannot commit: {exc}"), True, may_have_applied=True)
+        failure = self._classify(exc, "commit")
+        if failure is None:
+            raise exc
+        if isinstance(failure.error, FileNotInStoreError):
+            return self._missing_file_failure(parent)
+        return failure
+
+    def _missing_file_failure(self, parent: str) -> _Failure:
+        """A commit deleting a file the head lacks: a conflict if the head moved past `parent` (another writer
+        deleted it first), else a permanent error. Decided on the commit history, which is never lagged."""
+        if self._commit_after(parent) is not None:
+            return _Failure(
+                ConflictError(f"{self}: the file to delete is gone: the head moved since the parent"), False
+            )
+        return _Failure(StoreError(f"{self}: commit deletes a file that does not exist"), False)
+
+    def _settle(self, parent: str, marker: str) -> str | None:
         """After an uncertain attempt: our landed commit's sha, None if nothing landed; ConflictError if another
-        writer's commit did."""
-        if check_head and self.revision() == parent:
-            return None
+        writer's commit did. Decided on the commit history, not the head: a lagged head could still show the
+        parent after our commit landed."""
         landed = self._commit_after(parent)
         if landed is None:
             return None
         sha, title, description = landed
         if marker in description or marker in title:
+            self._newest_head.committed(parent, sha)
             return sha
         raise ConflictError(f"{self}: head moved from {parent[:12]} (another commit landed first)")
 
@@ -492,6 +595,9 @@ class HubStore(Store):
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if status == 412:
             return _Failure(ConflictError(f"{where}: the head moved since the parent revision (412)"), False)
+        if status == 409:
+            message = f"{where}: another commit to this repository was in progress (409); nothing was applied"
+            return _Failure(ConflictError(message), False)
         if status in _TRANSIENT_STATUS:
             retry_after = _retry_after(response) if status == 429 and response is not None else None
             error = TransientStoreError(f"{where}: HTTP {status} ({first_line})")
@@ -510,4 +616,5 @@ class HubStore(Store):
             return _Failure(StoreError(f"{where}: the token was rejected (HTTP 401); check HF_TOKEN"), False)
         if status == 403:
             return _Failure(StoreError(f"{where}: the token may not do this (HTTP 403); it needs write access"), False)
-        return _Failure(StoreError(f"{where}: HTTP {status} ({first_line})"), False)
+        detail = (getattr(exc, "server_message", None) or first_line).strip().splitlines()[0]
+        return _Failure(StoreError(f"{where}: HTTP {status} ({detail})"), False)
