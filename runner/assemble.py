@@ -95,12 +95,13 @@ def assemble_result(
     figures: Figures,
     meters: list[EnergyMeter],
     *,
-    cv_max: float,
+    max_relative_half_width: float,
     load_check: dict[str, Any] | None,
     metered_gpus: list[MeteredGpu] | None = None,
     distinct_samples: int | None = None,
 ) -> Result:
-    """The validated Result. Unstable (no stars) when the scored CV stayed above `cv_max`."""
+    """The validated Result. Unstable (no stars) when the scored mean's 95% interval stayed wider than
+    `max_relative_half_width` of the mean, or has no interval (a single round)."""
     reps = readings.repetitions
     # Preprocessing has its own window: a query's latency is its inference time plus the mean preprocess time.
     pre_s = math.fsum(r.preprocess.duration_s for r in reps) / sum(r.preprocess_queries for r in reps)
@@ -108,7 +109,7 @@ def assemble_result(
     queries = sum(r.queries for r in reps)
     seconds_per_query = pre_s + math.fsum(r.inference.duration_s for r in reps) / queries
     carbon_meter = next((m for m in meters if isinstance(m, CodecarbonMeter) and m.devices), None)
-    cv = figures.cv_over_repetitions
+    half_width = figures.relative_half_width
     return Result(
         result_id=facts.result_id or secrets.token_hex(8),
         request_id=facts.request_id,
@@ -136,13 +137,15 @@ def assemble_result(
         outputs=reps[0].outputs,
         peak_memory_mb=peak_memory_mb(facts.device),
         samples=readings.samples,
-        repetitions=len(reps),
+        repetitions=len({r.slice_index for r in reps}),
+        base_rounds=readings.base_rounds,
+        added_rounds=readings.added_rounds,
         carbon=carbon_cross_check(meters, readings, facts.device),
         started_at=facts.started_at,
         finished_at=utc_now(),
         worker_id=facts.worker_id,
-        unstable=cv is not None and cv > cv_max,
-        cv_over_repetitions=cv,
+        unstable=half_width is None or half_width > max_relative_half_width,
+        relative_half_width=half_width,
         cpu_power_model=carbon_meter.cpu_power_model() if carbon_meter else None,
         load_check=load_check,
         missing_figures=figures.missing,

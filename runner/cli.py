@@ -223,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("model", metavar="MODEL_OR_PATH", help="a local model folder, or a model id of the store")
     bench.add_argument("--task", required=True)
     bench.add_argument("--samples", type=int, help="queries per pass (default: the config's 1,000)")
-    bench.add_argument("--repetitions", type=int, help="default: the config's")
+    bench.add_argument("--repetitions", type=int, help="slices of the samples (default: the config's)")
+    bench.add_argument("--rounds", type=int, help="base rounds, each a pass over every slice (default: the config's)")
     bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     bench.add_argument("--precision", choices=["float32", "float16", "bfloat16"])
     bench.add_argument("--dataset", help="dataset folder or Hub id (default: the config's source)")
@@ -239,7 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--quiet-wait-s", type=float, help="wait this long for a quiet machine (default: config's)")
     bench.add_argument(
-        "--extra-repetitions-budget-s", type=float, help="time for repetitions added for a high CV (default: config's)"
+        "--added-rounds-budget-s",
+        "--extra-repetitions-budget-s",
+        dest="added_rounds_budget_s",
+        type=float,
+        help="measured time for rounds added while the mean is imprecise (default: config's)",
     )
 
     run = command("run", _cmd_run, "Run a worker: claim requests, benchmark them, publish results.")

@@ -45,6 +45,8 @@ class BenchmarkSpec:
     precision: str | None = None
     samples: int | None = None
     repetitions: int | None = None
+    rounds: int | None = None
+    """Base rounds (each a pass over every slice); None: the config's `rounds.base`."""
     dataset_path: str | None = None
     request_id: str | None = None
     worker_id: str = "local"
@@ -54,8 +56,8 @@ class BenchmarkSpec:
     min_window_s: float | None = None
     warmup_runs: int | None = None
     load_gate: str | None = None
-    extra_repetitions_budget_s: float | None = None
-    """Time allowed for repetitions added for a high CV; None: the config's (0 adds none)."""
+    added_rounds_budget_s: float | None = None
+    """Measured time allowed for rounds added for an imprecise mean; None: the config's (0 adds none)."""
     quiet_wait_s: float | None = None
     """How long to wait for a quiet machine before failing as machine_busy; None: the config's."""
     quiet_idle_w: dict[str, float] | None = None
@@ -87,6 +89,10 @@ class BenchmarkSpec:
     @property
     def resolved_repetitions(self) -> int:
         return self.repetitions or self.task_config.repetitions
+
+    @property
+    def resolved_rounds(self) -> int:
+        return self.rounds or self.task_config.rounds.base
 
     @property
     def resolved_min_window_s(self) -> float:
@@ -121,10 +127,12 @@ class BenchmarkSpec:
             else config.checks.model_copy(update={"quiet_wait_s": self.quiet_wait_s}),
             gate=self.resolved_load_gate,
             quiet_idle_w=quiet_idle_from_env() if self.quiet_idle_w is None else self.quiet_idle_w,
-            extra_budget_s=(
-                config.checks.extra_repetitions_budget_s.for_device(self.device)
-                if self.extra_repetitions_budget_s is None
-                else self.extra_repetitions_budget_s
+            base_rounds=self.resolved_rounds,
+            max_relative_half_width=config.rounds.max_relative_half_width,
+            added_budget_s=(
+                config.rounds.added_rounds_budget_s.for_device(self.device)
+                if self.added_rounds_budget_s is None
+                else self.added_rounds_budget_s
             ),
         )
 
@@ -287,7 +295,7 @@ def _execute(spec: BenchmarkSpec, measurement: Measurement) -> Result:
         readings,
         figures,
         measurement.meters,
-        cv_max=checks.cv_max,
+        max_relative_half_width=spec.task_config.rounds.max_relative_half_width,
         load_check=load_check,
         metered_gpus=metered_gpus(measurement.meters),
         distinct_samples=task.distinct_samples,

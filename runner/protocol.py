@@ -5,12 +5,14 @@
 3. An idle baseline (model loaded, nothing running) before and after the measured passes, each after a settle
    time (the power tail of the last work decays first), with edges taken just after a counter update.
 4. The samples are split into `repetitions` disjoint slices; one repetition is one pass over its slice (repeated
-   only to reach the minimum window), so all repetitions together do about one pass over the samples. Inside a
-   repetition, preprocessing the slice is its own window, and inference over the prepared inputs another.
+   only to reach the minimum window), and a round is one repetition of every slice, so every sample counts once
+   per round. Inside a repetition, preprocessing the slice is its own window, and inference over the prepared
+   inputs another.
 5. Two-phase tasks: phases are read at the phase marks when the scored meter resolves the shortest phase
    (`DecodeMethod.DIRECT`), else the first phase is measured alone in its own window (`SUBTRACTED`).
-6. When the scored figure's CV over repetitions is above the config's `cv_max`, repetitions are added (reusing
-   the slices in order) within a time budget.
+6. `base_rounds` rounds are always measured. While the scored mean's 95% interval is wider than the config's
+   `rounds.max_relative_half_width`, whole rounds are added within a time budget: never a lone slice, which would
+   count its samples twice.
 7. Every window's foreign CPU load is checked (`LoadMonitor`); a contaminated window is measured again once the
    machine is quiet, and a machine that never gets quiet fails the benchmark as `machine_busy`.
 """
@@ -26,7 +28,7 @@ from typing import Any, TypeVar
 from leaderboard_data.configs import MeasurementChecks
 from leaderboard_data.records import ErrorKind, Outputs
 from runner.errors import BenchmarkFailure
-from runner.figures import DIRECT_MIN_UPDATES, scored_cv
+from runner.figures import DIRECT_MIN_UPDATES, scored_relative_half_width
 from runner.meters import EnergyMeter
 from runner.meters.load_monitor import LoadGate, LoadMonitor, MachineBusyError, WindowLoad, idle_above_quiet
 from runner.readings import DecodeMethod, DeviceInfo, IdleReading, RepetitionReading, RunReadings, Window
@@ -52,7 +54,9 @@ class ProtocolSettings:
     settle_s: float
     checks: MeasurementChecks
     gate: LoadGate
-    extra_budget_s: float
+    base_rounds: int
+    max_relative_half_width: float
+    added_budget_s: float
     quiet_idle_w: dict[str, float] = field(default_factory=dict)
     """This machine's quiet idle power per device; an idle baseline far above it is contaminated."""
 
@@ -254,16 +258,23 @@ class Measurement:
         window, _ = self._gated("idle baseline", once, lambda w: [w[0].load, w[1]])
         return window
 
-    def repetition(self, index: int, part: list[dict[str, Any]], method: DecodeMethod | None) -> RepetitionReading:
+    def round(self, number: int, parts: list[list[Any]], method: DecodeMethod | None) -> list[RepetitionReading]:
+        """One round: a repetition of every slice, so every sample is measured once."""
+        return [self.repetition(number, index, part, method) for index, part in enumerate(parts)]
+
+    def repetition(
+        self, round_index: int, index: int, part: list[dict[str, Any]], method: DecodeMethod | None
+    ) -> RepetitionReading:
         """One repetition over its slice, re-measured while any of its windows is contaminated."""
 
         def windows(r: RepetitionReading) -> list[WindowLoad | None]:
             return [r.preprocess.load, r.inference.load, r.first_phase.load if r.first_phase else None]
 
-        return self._gated(f"repetition {index + 1}", lambda: self._repetition_once(index, part, method), windows)
+        what = f"round {round_index + 1}, slice {index + 1}"
+        return self._gated(what, lambda: self._repetition_once(round_index, index, part, method), windows)
 
     def _repetition_once(
-        self, index: int, part: list[dict[str, Any]], method: DecodeMethod | None
+        self, round_index: int, index: int, part: list[dict[str, Any]], method: DecodeMethod | None
     ) -> RepetitionReading:
         preprocess, prepared, prepared_queries = self._preprocess_window(part)
         task = self.task
@@ -285,7 +296,6 @@ class Measurement:
                 query_start = clock.since
                 _add(totals, out)
             passes += 1
-            self.progress(f"repetition {index + 1}", passes, passes)
             if time.perf_counter() - begin >= self.settings.min_window_s:
                 break
         end = self.edge()
@@ -317,6 +327,8 @@ class Measurement:
             outputs=outputs,
             first_phase=first_phase,
             first_phase_queries=first_queries,
+            round_index=round_index,
+            slice_samples=len(part),
         )
 
     def _preprocess_window(self, part: list[dict[str, Any]]) -> tuple[Window, list[Any], int]:
@@ -376,9 +388,9 @@ class Measurement:
     # --- the whole protocol --------------------------------------------------------------------------------
 
     def measure(self, load: Callable[[], T], read_samples: Callable[[], list[dict[str, Any]]]) -> tuple[T, RunReadings]:
-        """Load, idle, warm up, repetitions (extended while the CV is high), idle; meters are started here.
+        """Load, idle, warm up, rounds (added while the scored mean is imprecise), idle; meters are started here.
 
-        The warm-up comes right before the repetitions, after the idle baseline, so no idle pause lets clocks and
+        The warm-up comes right before the rounds, after the idle baseline, so no idle pause lets clocks and
         caches cool down between them."""
         self._quiet_budget_s = self.settings.checks.quiet_wait_s
         for meter in self.live:
@@ -391,11 +403,11 @@ class Measurement:
             idle_before = self.idle()
             method = self.decode_method(self.warmup())
             parts = slices(self.samples, self.settings.repetitions)
-            reps = []
-            for i, part in enumerate(parts):
-                reps.append(self.repetition(i, part, method))
-                self.progress("repetitions", i + 1, len(parts))
-            reps.extend(self._extra_repetitions(parts, reps, method, load_window))
+            reps: list[RepetitionReading] = []
+            for number in range(self.settings.base_rounds):
+                reps.extend(self.round(number, parts, method))
+                self.progress("rounds", number + 1, self.settings.base_rounds)
+            added = self._added_rounds(parts, reps, method, load_window)
             idle_after = self.idle()
         finally:
             for meter in self.live:
@@ -407,28 +419,31 @@ class Measurement:
             load=load_window,
             samples=len(self.samples),
             idle=IdleReading(idle_before, idle_after, self.settings.settle_s),
-            repetitions=reps,
+            repetitions=[*reps, *added],
             remeasured_windows=self.remeasured,
+            base_rounds=self.settings.base_rounds,
+            added_rounds=len(added) // len(parts),
         )
         return value, readings
 
-    def _extra_repetitions(
+    def _added_rounds(
         self, parts: list[list[Any]], reps: list[RepetitionReading], method: DecodeMethod | None, load: Window
     ) -> list[RepetitionReading]:
-        """Repetitions added (slices reused in order) while the scored CV is above `cv_max`, within the budget."""
-        extra: list[RepetitionReading] = []
-        deadline = time.monotonic() + self.settings.extra_budget_s
-        scored = self.settings.scored_device
-        # A repetition is only started when one as long as the mean so far still fits in the budget.
-        while time.monotonic() + _mean_repetition_s([*reps, *extra]) <= deadline:
-            probe = _probe_readings(self.device_info(), self.task.phases, method, load, [*reps, *extra])
-            cv = scored_cv(probe, scored)
-            if cv is None or cv <= self.settings.checks.cv_max:
+        """Whole rounds added while the scored mean's relative half-width is above the rule's, within the budget.
+
+        A round is only started when one as long as the mean round so far still fits in the budget."""
+        added: list[RepetitionReading] = []
+        deadline = time.monotonic() + self.settings.added_budget_s
+        rounds = self.settings.base_rounds
+        while time.monotonic() + _measured_s([*reps, *added]) / rounds <= deadline:
+            probe = _probe_readings(self.device_info(), self.task.phases, method, load, [*reps, *added])
+            half_width = scored_relative_half_width(probe, self.settings.scored_device)
+            if half_width is not None and half_width <= self.settings.max_relative_half_width:
                 break
-            index = len(reps) + len(extra)
-            extra.append(self.repetition(index, parts[index % len(parts)], method))
-            self.progress("extra repetitions", len(extra), len(extra))
-        return extra
+            added.extend(self.round(rounds, parts, method))
+            rounds += 1
+            self.progress("added rounds", rounds - self.settings.base_rounds, rounds - self.settings.base_rounds)
+        return added
 
 
 def _probe_readings(
@@ -438,18 +453,17 @@ def _probe_readings(
     load: Window,
     reps: list[RepetitionReading],
 ) -> RunReadings:
-    """Readings so far, for the CV check (idle is not needed for it)."""
+    """Readings so far, for the precision check (idle is not needed for it)."""
     empty = Window({}, 0.0)
     return RunReadings(devices, phases, method, load, 1, IdleReading(empty, empty, 0.0), reps)
 
 
-def _mean_repetition_s(reps: list[RepetitionReading]) -> float:
-    """Mean measured time of one repetition (its preprocess, inference and first-phase windows)."""
-    seconds = [
+def _measured_s(reps: list[RepetitionReading]) -> float:
+    """Measured time of the repetitions (their preprocess, inference and first-phase windows)."""
+    return math.fsum(
         r.preprocess.duration_s + r.inference.duration_s + (r.first_phase.duration_s if r.first_phase else 0.0)
         for r in reps
-    ]
-    return math.fsum(seconds) / len(seconds) if seconds else 0.0
+    )
 
 
 def _add(totals: QueryOutput, out: QueryOutput) -> None:

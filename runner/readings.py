@@ -67,7 +67,7 @@ class IdleReading:
 
 @dataclass(frozen=True)
 class RepetitionReading:
-    """One repetition over its slice of samples.
+    """One repetition: one slice of samples, measured once in one round (a round is a pass over every slice).
 
     `preprocess` covers preparing the slice's inputs (its own window, repeated as often as the inference window);
     `inference` covers running them. `phase_j`/`phase_s` are the inference window split at the phase marks.
@@ -85,6 +85,9 @@ class RepetitionReading:
     outputs: Outputs
     first_phase: Window | None = None
     first_phase_queries: int = 0
+    round_index: int = 0
+    slice_samples: int = 1
+    """Distinct samples in the slice: its weight in the mean over all samples."""
 
 
 @dataclass(frozen=True)
@@ -99,3 +102,6 @@ class RunReadings:
     idle: IdleReading
     repetitions: list[RepetitionReading]
     remeasured_windows: int = 0
+    base_rounds: int = 1
+    added_rounds: int = 0
+    """Rounds added because the scored mean was not yet precise enough (see `runner.protocol`)."""
