@@ -305,6 +305,15 @@ class Result(_Record):
     cv_over_repetitions: float | None = Field(
         default=None, description="results measured before rounds: the scored figure's CV over slices"
     )
+    protocol: str = Field(
+        default="standard", max_length=32, description="standard (the task config's), or a profile such as demo"
+    )
+    protocol_version: str | None = Field(default=None, description="the profile's version; None for standard")
+    exploratory_reasons: list[str] = Field(
+        default_factory=list,
+        description="how the run differs from its protocol (samples, slices, rounds, window, load gate, foreign "
+        "load); any reason makes it exploratory: published, shown apart, never rated",
+    )
     cpu_power_model: dict[str, str] | None = Field(
         default=None, description="codecarbon's CPU power model: mode, tracking, TDP used, generic default or not"
     )

@@ -112,6 +112,7 @@ RESULT_SCHEMA: pa.Schema = pa.schema(
         ("finished_at", _UTC_TIMESTAMP),
         ("source", pa.string()),
         ("cohort_protocol", pa.string()),
+        ("exploratory_reason", pa.string()),
         ("phases_json", pa.string()),
         ("record_json", pa.string()),
     ]
@@ -138,9 +139,10 @@ def _device_columns(device: str, figure: EnergyFigure | None) -> dict[str, Any]:
 
 
 def cohort_protocol_of(result: Result) -> str:
-    """'native', or the imported protocol's own cohort ('imported:<signature>') when its workload differs."""
+    """'native' (a task config's standard protocol), a profile's own cohort ('demo:1.0'), or the imported
+    protocol's own cohort ('imported:<signature>') when its workload differs."""
     if result.source == "native":
-        return "native"
+        return "native" if result.protocol == "standard" else f"{result.protocol}:{result.protocol_version}"
     return str((result.provenance or {}).get("cohort_protocol", "imported:unknown"))
 
 
@@ -203,6 +205,7 @@ def result_to_row(result: Result) -> dict[str, Any]:
             "finished_at": _as_utc(result.finished_at),
             "source": result.source,
             "cohort_protocol": cohort_protocol_of(result),
+            "exploratory_reason": "; ".join(result.exploratory_reasons) or None,
             "phases_json": json.dumps([figure.to_dict() for figure in result.energy], sort_keys=True),
             "record_json": result.to_json(),
         }
@@ -275,7 +278,12 @@ def _parse_table(path: str, content: bytes, columns: Sequence[str] | None) -> pa
 
 
 # Columns added after results were first published, with the value older rows stand for.
-_ADDED_COLUMNS: dict[str, object] = {"unstable": False, "source": "native", "cohort_protocol": "native"}
+_ADDED_COLUMNS: dict[str, object] = {
+    "unstable": False,
+    "source": "native",
+    "cohort_protocol": "native",
+    "exploratory_reason": None,
+}
 
 
 def _with_added_columns(table: pa.Table, names: list[str], wanted: Sequence[str]) -> tuple[pa.Table, list[str]]:

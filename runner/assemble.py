@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from leaderboard_data.model_checks import size_class
+from leaderboard_data.protocols import ProtocolPlan
 from leaderboard_data.records import CarbonCrossCheck, MeteredGpu, Result, UnavailableMeter, utc_now
 from runner.figures import Figures, wh_per_1k
 from runner.hardware import fingerprint, software_versions
@@ -96,6 +97,8 @@ def assemble_result(
     meters: list[EnergyMeter],
     *,
     max_relative_half_width: float,
+    protocol: ProtocolPlan,
+    exploratory_reasons: list[str],
     load_check: dict[str, Any] | None,
     metered_gpus: list[MeteredGpu] | None = None,
     distinct_samples: int | None = None,
@@ -146,6 +149,9 @@ def assemble_result(
         worker_id=facts.worker_id,
         unstable=half_width is None or half_width > max_relative_half_width,
         relative_half_width=half_width,
+        protocol=protocol.protocol,
+        protocol_version=protocol.version,
+        exploratory_reasons=exploratory_reasons,
         cpu_power_model=carbon_meter.cpu_power_model() if carbon_meter else None,
         load_check=load_check,
         missing_figures=figures.missing,

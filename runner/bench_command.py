@@ -9,6 +9,7 @@ from pathlib import Path
 
 from leaderboard_data.configs import get_task_config
 from leaderboard_data.model_checks import inspect_model_folder
+from leaderboard_data.protocols import load_protocol_profile
 from leaderboard_data.records import Result
 from leaderboard_data.stores import open_stores
 from runner.engine import BenchmarkSpec, run_benchmark
@@ -130,6 +131,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         load_gate=getattr(args, "load_gate", None),
         quiet_wait_s=getattr(args, "quiet_wait_s", None),
         rounds=getattr(args, "rounds", None),
+        protocol=load_protocol_profile(args.protocol) if getattr(args, "protocol", None) else None,
         added_rounds_budget_s=getattr(args, "added_rounds_budget_s", None),
     )
     try:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from leaderboard_data.configs import TaskConfig
 from leaderboard_data.model_files import folder_parameters
+from leaderboard_data.protocols import AsMeasured, ProtocolPlan, ProtocolProfile, plan_for, protocol_deviations
 from leaderboard_data.records import ErrorKind, Result, utc_now
 from runner.assemble import RunFacts, assemble_result, load_check_summary
 from runner.errors import BenchmarkFailure
@@ -35,13 +36,16 @@ __all__ = ["DECODE_DIRECT", "DECODE_SUBTRACTED", "BenchmarkSpec", "PhaseClock", 
 
 @dataclass
 class BenchmarkSpec:
-    """Everything that defines one benchmark run; None fields fall back to the task config."""
+    """Everything that defines one benchmark run; None fields fall back to its protocol's plan (`protocol`, a
+    profile such as the demo's, or None for the task config's standard protocol). A run that differs from its
+    plan is published as exploratory (see `leaderboard_data.protocols`)."""
 
     model_id: str
     model_dir: Path
     revision: str
     task_config: TaskConfig
     device: Literal["cpu", "cuda"] = "cpu"
+    protocol: ProtocolProfile | None = None
     precision: str | None = None
     samples: int | None = None
     repetitions: int | None = None
@@ -69,6 +73,7 @@ class BenchmarkSpec:
         data = asdict(self)
         data["model_dir"] = str(self.model_dir)
         data["task_config"] = self.task_config.model_dump(mode="json")
+        data["protocol"] = self.protocol.model_dump(mode="json") if self.protocol else None
         return data
 
     @classmethod
@@ -76,7 +81,13 @@ class BenchmarkSpec:
         fields = dict(data)
         fields["model_dir"] = Path(fields["model_dir"])
         fields["task_config"] = TaskConfig.model_validate(fields["task_config"])
+        if fields.get("protocol") is not None:
+            fields["protocol"] = ProtocolProfile.model_validate(fields["protocol"])
         return cls(**fields)
+
+    @property
+    def plan(self) -> ProtocolPlan:
+        return plan_for(self.task_config, self.device, self.protocol)
 
     @property
     def resolved_precision(self) -> str:
@@ -84,21 +95,19 @@ class BenchmarkSpec:
 
     @property
     def resolved_samples(self) -> int:
-        return self.samples or self.task_config.num_samples
+        return self.samples or self.plan.samples
 
     @property
     def resolved_repetitions(self) -> int:
-        return self.repetitions or self.task_config.repetitions
+        return self.repetitions or self.plan.repetitions
 
     @property
     def resolved_rounds(self) -> int:
-        return self.rounds or self.task_config.rounds.base
+        return self.rounds or self.plan.rounds.base
 
     @property
     def resolved_min_window_s(self) -> float:
-        if self.min_window_s is not None:
-            return self.min_window_s
-        return self.task_config.min_window_s.for_device(self.device)
+        return self.plan.min_window_s if self.min_window_s is None else self.min_window_s
 
     @property
     def resolved_warmup_runs(self) -> int:
@@ -128,9 +137,9 @@ class BenchmarkSpec:
             gate=self.resolved_load_gate,
             quiet_idle_w=quiet_idle_from_env() if self.quiet_idle_w is None else self.quiet_idle_w,
             base_rounds=self.resolved_rounds,
-            max_relative_half_width=config.rounds.max_relative_half_width,
+            max_relative_half_width=self.plan.rounds.max_relative_half_width,
             added_budget_s=(
-                config.rounds.added_rounds_budget_s.for_device(self.device)
+                self.plan.rounds.added_rounds_budget_s.for_device(self.device)
                 if self.added_rounds_budget_s is None
                 else self.added_rounds_budget_s
             ),
@@ -290,12 +299,24 @@ def _execute(spec: BenchmarkSpec, measurement: Measurement) -> Result:
     load_check = load_check_summary(
         measurement.loads, spec.resolved_load_gate, checks.foreign_cpu_share_max, measurement.remeasured
     )
+    as_measured = AsMeasured(
+        samples=spec.resolved_samples,
+        repetitions=spec.resolved_repetitions,
+        base_rounds=spec.resolved_rounds,
+        min_window_s=spec.resolved_min_window_s,
+        load_gate=spec.resolved_load_gate.value,
+        windows=len(measurement.loads),
+        contaminated_windows=sum(load.contaminated for load in measurement.loads),
+    )
+    plan = spec.plan
     return assemble_result(
         facts,
         readings,
         figures,
         measurement.meters,
-        max_relative_half_width=spec.task_config.rounds.max_relative_half_width,
+        max_relative_half_width=plan.rounds.max_relative_half_width,
+        protocol=plan,
+        exploratory_reasons=protocol_deviations(plan, as_measured),
         load_check=load_check,
         metered_gpus=metered_gpus(measurement.meters),
         distinct_samples=task.distinct_samples,

@@ -21,6 +21,7 @@ from pathlib import Path
 from leaderboard_data.configs import TaskConfig, load_task_configs
 from leaderboard_data.errors import EnergyScoreError
 from leaderboard_data.model_checks import check_model, inspect_model_folder
+from leaderboard_data.protocols import STANDARD_PROTOCOL, ProtocolProfile, load_protocol_profile
 from leaderboard_data.records import EnergyFigure, Result, Verification
 from leaderboard_data.results import load_result_records
 from leaderboard_data.stores import Stores, open_stores
@@ -86,18 +87,32 @@ def check_reproducible(published: Result, configs: Mapping[str, TaskConfig], ver
     return config
 
 
+def published_protocol(published: Result) -> ProtocolProfile | None:
+    """The protocol profile the result was measured under (None: its task config's); refused when it moved on."""
+    if published.protocol == STANDARD_PROTOCOL:
+        return None
+    profile = load_protocol_profile(published.protocol)
+    if profile.protocol_version != published.protocol_version:
+        raise VerificationRefused(
+            f"result {published.result_id} was measured under protocol {published.protocol} "
+            f"{published.protocol_version}; it has moved on to {profile.protocol_version}"
+        )
+    return profile
+
+
 def replay_spec(
     published: Result, config: TaskConfig, folder: Path, dataset_path: str, *, device: str, hardware_class: str | None,
     worker_id: str,
 ) -> BenchmarkSpec:  # fmt: skip
-    """The published result's plan: its samples in the same slices, and its base and added rounds as the rounds to
-    measure, none added, so the re-measurement is a mean over the same passes."""
+    """The published result's plan: its protocol, its samples in the same slices, and its base and added rounds as
+    the rounds to measure, none added, so the re-measurement is a mean over the same passes."""
     return BenchmarkSpec(
         model_id=published.model_id,
         model_dir=folder,
         revision=published.revision,
         task_config=config,
         device="cuda" if device == "cuda" else "cpu",
+        protocol=published_protocol(published),
         precision=published.precision,
         samples=published.samples,
         repetitions=published.repetitions,

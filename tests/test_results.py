@@ -48,7 +48,7 @@ ram_energy_wh_per_1k, ram_energy_std, ram_energy_ci95_low, ram_energy_ci95_high,
 total_energy_wh_per_1k, idle_power_w_json, decode_method, latency_s_mean, latency_s_p95,
 throughput_queries_per_s, queries, input_tokens, output_tokens, images, audio_seconds, peak_memory_mb, samples,
 repetitions, unstable, co2_g_per_1k, country_iso_code, started_at, finished_at, source, cohort_protocol,
-phases_json, record_json"""
+exploratory_reason, phases_json, record_json"""
 
 
 @pytest.fixture(scope="module")
