@@ -11,10 +11,13 @@ independent measurement noise (`--noise`, relative). Two gates:
   result is unstable.
 
 It prints `name: value` lines: the unstable share under each gate, how the old CV and the new half-width move
-with more windows or rounds, and how far a reused slice moves the old mean from the mean over all samples.
+with more windows or rounds, how far a reused slice moves the old mean from the mean over all samples, and how
+often the new 95 % interval (2 base rounds) holds the true mean (`coverage_95`). `--round-noise` adds a shift
+common to every window of a round, which the stratified interval assumes away: its coverage then shows by how
+much that assumption costs.
 
 Usage:
-    python -m bench.precision_sim [--models 500] [--noise 0.03] [--added-rounds 2] [--seed 1]
+    python -m bench.precision_sim [--models 500] [--noise 0.03] [--round-noise 0] [--added-rounds 2] [--seed 1]
 """
 
 from __future__ import annotations
@@ -71,11 +74,25 @@ def old_gate(model: SimulatedModel, rng: random.Random, added_windows: int) -> t
     return summary.std / summary.mean > CV_MAX, summary.mean
 
 
-def rounds_summary(model: SimulatedModel, rng: random.Random, rounds: int) -> tuple[float, float | None]:
-    """(mean, relative half-width) of `rounds` rounds over every slice."""
-    by_slice = [[model.read(i, rng) for _ in range(rounds)] for i in range(SLICES)]
+def rounds_summary(
+    model: SimulatedModel, rng: random.Random, rounds: int, round_noise: float = 0.0
+) -> tuple[float, float | None]:
+    """(mean, relative half-width) of `rounds` rounds over every slice; `round_noise` shifts a whole round."""
+    shifts = [max(1.0 + rng.gauss(0.0, round_noise), 0.01) for _ in range(rounds)]
+    by_slice = [[model.read(i, rng) * shifts[r] for r in range(rounds)] for i in range(SLICES)]
     summary = stratified_mean(by_slice, [1.0] * SLICES, "total")
     return summary.mean, summary.relative_half_width
+
+
+def coverage_95(models: int, noise: float, round_noise: float, seed: int) -> float:
+    """Share of 2-round intervals that hold the model's true mean over all samples."""
+    rng = random.Random(seed)
+    held = 0
+    for _ in range(models):
+        model = reasoning_model(rng, noise)
+        mean, width = rounds_summary(model, rng, BASE_ROUNDS, round_noise)
+        held += width is not None and abs(model.true_mean_j - mean) <= width * mean
+    return held / models
 
 
 def rounds_gate(model: SimulatedModel, rng: random.Random, added_rounds: int) -> bool:
@@ -135,6 +152,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", type=int, default=500)
     parser.add_argument("--noise", type=float, default=0.03, help="relative noise of one window's reading")
+    parser.add_argument("--round-noise", type=float, default=0.0, help="relative shift common to a whole round")
     parser.add_argument("--added-rounds", type=int, default=2, help="added-rounds budget, in rounds")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
@@ -148,6 +166,8 @@ def main() -> int:
     print("old_cv_by_windows_5_10_20: " + " ".join(f"{cv:.3f}" for cv in cvs))
     widths = [half_width_by_rounds(args.models, args.noise, r, args.seed) for r in (2, 4, 8)]
     print("half_width_by_rounds_2_4_8: " + " ".join(f"{w:.4f}" for w in widths))
+    print(f"round_noise: {args.round_noise}")
+    print(f"coverage_95: {coverage_95(args.models, args.noise, args.round_noise, args.seed):.3f}")
     return 0
 
 
