@@ -50,7 +50,7 @@ class BenchmarkSpec:
     samples: int | None = None
     repetitions: int | None = None
     rounds: int | None = None
-    """Base rounds (each a pass over every slice); None: the config's `rounds.base`."""
+    """Base rounds (each a pass over every slice); None: the plan's `rounds.base`."""
     dataset_path: str | None = None
     request_id: str | None = None
     worker_id: str = "local"
@@ -61,7 +61,7 @@ class BenchmarkSpec:
     warmup_runs: int | None = None
     load_gate: str | None = None
     added_rounds_budget_s: float | None = None
-    """Measured time allowed for rounds added for an imprecise mean; None: the config's (0 adds none)."""
+    """Measured time allowed for rounds added for an imprecise mean; None: the plan's (0 adds none)."""
     quiet_wait_s: float | None = None
     """How long to wait for a quiet machine before failing as machine_busy; None: the config's."""
     quiet_idle_w: dict[str, float] | None = None
