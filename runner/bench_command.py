@@ -68,6 +68,8 @@ def _checks_line(result: Result) -> str:
     """Precision of the mean, stability, idle agreement and the foreign-load check, in one line."""
     width = "n/a" if result.relative_half_width is None else f"+-{result.relative_half_width:.1%}"
     parts = [f"95% interval of the mean {width}" + (" (UNSTABLE: shown, no stars)" if result.unstable else "")]
+    if result.exploratory_reasons:
+        parts.append("EXPLORATORY (not rated): " + ", ".join(result.exploratory_reasons))
     parts += [f"idle {b.device} before/after disagree ({b.before_power_w:.3g} vs {b.after_power_w:.3g} W)"
               for b in result.idle if b.disagrees]  # fmt: skip
     if result.load_check:
