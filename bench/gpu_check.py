@@ -245,7 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--min-window-s", type=float, default=None, help="default: the task config's")
     parser.add_argument(
-        "--extra-budget-s", type=float, default=None, help="time for repetitions added for a high CV; default: config's"
+        "--added-budget-s",
+        type=float,
+        default=None,
+        help="time for rounds added while the mean is imprecise; default: config's",
     )
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
@@ -267,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                 repetitions=args.repetitions,
                 dataset_path=str(write_dataset(pipeline, Path(tmp) / f"{name}-data", args.samples)),
                 min_window_s=args.min_window_s,
-                extra_repetitions_budget_s=args.extra_budget_s,
+                added_rounds_budget_s=args.added_budget_s,
             )
             try:
                 if args.device == "cuda":

@@ -104,10 +104,10 @@ if [[ "$device" == cuda ]]; then
   # 5 s windows and 30 s for added repetitions keep both models within the 8-minute budget (the configs' 10 s
   # windows and 900 s budget are for published results).
   "$python" bench/gpu_check.py --device cuda --scale full --models llama-3.2-1b bert-base-uncased \
-    --samples 100 --repetitions 5 --min-window-s 5 --extra-budget-s 30 --out "$out"
+    --samples 100 --repetitions 5 --min-window-s 5 --added-budget-s 30 --out "$out"
 else
   env "${probe_env[@]}" "$python" bench/gpu_check.py --device cpu --scale tiny --models llama-3.2-1b bert-base-uncased \
-    --samples 10 --repetitions 5 --extra-budget-s 10 --out "$out"
+    --samples 10 --repetitions 5 --added-budget-s 10 --out "$out"
 fi
 
 section "done in $((SECONDS - started)) s; log: ${log#"$root"/}"

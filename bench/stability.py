@@ -12,7 +12,7 @@ a pair should get the same stars. Prints:
     cv_across_runs: CV of the scored figure over the published runs (goal <= 0.10)
     busy_vs_quiet_ratio: mean published busy / mean quiet (goal 0.85-1.15; n/a when no busy run was published)
     busy_runs_flagged: n/2 (busy runs refused as machine_busy)
-    cv_within_run_max: the largest CV over repetitions within one run
+    half_width_within_run_max: the largest relative half-width of a run's scored mean (its 95 % interval)
     identical_pairs_same_stars: n/m (m: pairs whose two results are both rated, neither failed nor unstable)
 
 Small sizes check the script; the recorded run uses the defaults on a quiet machine:
@@ -54,7 +54,7 @@ class Run:
     exit_code: int
     published: bool
     scored_wh_per_1k: float | None
-    cv_within: float | None
+    half_width: float | None
     unstable: bool
     error_kind: str | None
     reason: str | None
@@ -99,7 +99,7 @@ def bench(model: Path, data: Path, out: Path, args: argparse.Namespace, label: s
         sys.executable, "-m", "runner.cli", "bench", str(model), "--task", TASK, "--dataset", str(data),
         "--samples", str(args.samples), "--repetitions", str(args.repetitions), "--out", str(out),
         "--load-gate", args.load_gate, "--quiet-wait-s", str(args.quiet_wait_s),
-        "--extra-repetitions-budget-s", str(args.extra_budget_s), "--store", f"local:{out.parent / 'store'}",
+        "--added-rounds-budget-s", str(args.added_budget_s), "--store", f"local:{out.parent / 'store'}",
     ]  # fmt: skip
     if args.min_window_s is not None:
         command += ["--min-window-s", str(args.min_window_s)]
@@ -114,7 +114,7 @@ def bench(model: Path, data: Path, out: Path, args: argparse.Namespace, label: s
     record = json.loads(out.read_text()) if out.exists() else {}
     if done.returncode == 0:
         scored = next(f for f in record["energy"] if f["phase"] == "total" and f["device"] == record["scored_device"])
-        return Run(label, busy, 0, True, record["scored_energy_wh_per_1k"], record.get("cv_over_repetitions"),
+        return Run(label, busy, 0, True, record["scored_energy_wh_per_1k"], record.get("relative_half_width"),
                    bool(record.get("unstable")), None, None, wall,
                    (scored["ci95_low_wh_per_1k"], scored["ci95_high_wh_per_1k"]))  # fmt: skip
     reason = record.get("error_message") or done.stderr.strip().splitlines()[-1:] or ["no output"]
@@ -145,7 +145,9 @@ def main() -> int:
     parser.add_argument("--pair-sizes", default="tiny,small,medium", help="identical-architecture pairs to rate")
     parser.add_argument("--load-gate", choices=["gate", "record"], default="gate")
     parser.add_argument("--quiet-wait-s", type=float, default=60.0, help="how long a run waits for quiet")
-    parser.add_argument("--extra-budget-s", type=float, default=60.0, help="time for repetitions added for a high CV")
+    parser.add_argument(
+        "--added-budget-s", type=float, default=60.0, help="time for rounds added while the mean is imprecise"
+    )
     parser.add_argument("--record", type=Path, help="write every run and the summary as JSON here")
     args = parser.parse_args()
 
@@ -160,7 +162,7 @@ def main() -> int:
             run = bench(model, data, root / f"run-{i}.json", args, f"{args.size}-0 run {i + 1}", busy)
             runs.append(run)
             print(f"{run.label}{' (busy)' if busy else ''}: exit {run.exit_code}, "
-                  f"{fmt(run.scored_wh_per_1k, '.5g')} Wh/1k, cv {fmt(run.cv_within, '.1%')}, "
+                  f"{fmt(run.scored_wh_per_1k, '.5g')} Wh/1k, half-width {fmt(run.half_width, '.1%')}, "
                   f"{run.outcome} [{run.wall_s:.0f} s]", flush=True)  # fmt: skip
         pairs: dict[str, list[Run]] = {}
         for size in [s for s in args.pair_sizes.split(",") if s]:
@@ -180,7 +182,7 @@ def main() -> int:
         else None
     )
     flagged = sum(1 for r in runs if r.busy and r.error_kind == "machine_busy")
-    within = [r.cv_within for r in runs + [p for ps in pairs.values() for p in ps] if r.cv_within is not None]
+    within = [r.half_width for r in runs + [p for ps in pairs.values() for p in ps] if r.half_width is not None]
     rated = {size: [p.rated_figure for p in ps] for size, ps in pairs.items()}
     cuts = quintile_cuts([f for fs in rated.values() for f in fs if f is not None])
     # As on the leaderboard: an unstable result is shown without stars, so only pairs of two rated results count.
@@ -190,14 +192,14 @@ def main() -> int:
         "cv_across_runs": cv(published),
         "busy_vs_quiet_ratio": ratio,
         "busy_runs_flagged": f"{flagged}/{args.busy_runs}",
-        "cv_within_run_max": max(within) if within else None,
+        "half_width_within_run_max": max(within) if within else None,
         "identical_pairs_same_stars": f"{same}/{len(complete)}",
         "pairs_not_rated": len(pairs) - len(complete),
     }
     print(f"cv_across_runs: {fmt(summary['cv_across_runs'])}")  # type: ignore[arg-type]
     print(f"busy_vs_quiet_ratio: {fmt(ratio)}")
     print(f"busy_runs_flagged: {summary['busy_runs_flagged']}")
-    print(f"cv_within_run_max: {fmt(summary['cv_within_run_max'])}")  # type: ignore[arg-type]
+    print(f"half_width_within_run_max: {fmt(summary['half_width_within_run_max'])}")  # type: ignore[arg-type]
     unrated = summary["pairs_not_rated"]
     note = f" ({unrated} pair(s) not rated: a run failed or was unstable)" if unrated else ""
     print(f"identical_pairs_same_stars: {summary['identical_pairs_same_stars']}{note}")

@@ -57,7 +57,7 @@ def bench(model: Path, data: Path, configs: Path, out: Path, args: argparse.Name
     command = [
         sys.executable, "-m", "runner.cli", "bench", str(model), "--task", TASK, "--dataset", str(data),
         "--samples", str(args.samples), "--repetitions", str(args.repetitions), "--out", str(out),
-        "--load-gate", "record", "--extra-repetitions-budget-s", "0", "--store", f"local:{out.parent / 'store'}",
+        "--load-gate", "record", "--added-rounds-budget-s", "0", "--store", f"local:{out.parent / 'store'}",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "ENERGY_SCORE_CONFIGS": str(configs)}
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None

@@ -103,7 +103,7 @@ class PrecisionPerDevice(_Strict):
 
 
 class MeasurementChecks(_Strict):
-    """When a measurement is trusted: idle agreement, spread over repetitions, and a quiet machine.
+    """When a measurement is trusted: idle agreement and a quiet machine (precision is `RoundsRule`'s).
 
     `ENERGY_SCORE_LOAD_GATE=record` (or the spec's `load_gate`) records foreign load without re-measuring: for
     test machines that are never quiet. Production gates.
@@ -111,15 +111,6 @@ class MeasurementChecks(_Strict):
 
     idle_disagreement_max: float = Field(
         default=0.25, gt=0, description="flag idle before/after differing by more than this share of their mean"
-    )
-    cv_max: float = Field(
-        default=0.10,
-        gt=0,
-        description="a CV of the scored figure over repetitions above this adds repetitions; still above after the "
-        "budget, the result is unstable (shown, no stars)",
-    )
-    extra_repetitions_budget_s: PerDevice = Field(
-        default=PerDevice(cpu=60.0, cuda=900.0), description="time allowed for repetitions added for a high CV"
     )
     foreign_cpu_share_max: float = Field(
         default=0.10,
@@ -263,6 +254,27 @@ class WarmupSettings(_Strict):
     max_s: float = Field(default=120.0, gt=0, description="the warm-up's longest time, steady or not")
 
 
+class RoundsRule(_Strict):
+    """Precision of the mean: how many rounds (each a pass over every slice of the samples) a result measures,
+    and when its figure is precise enough to rate.
+
+    A round measures every sample once, so the figure is the mean over all the samples and rounds only sharpen it;
+    rounds are added, whole, while the half-width of the scored mean's 95% interval is above
+    `max_relative_half_width` of the mean, within `added_rounds_budget_s`. Still above: the result is unstable.
+    """
+
+    base: int = Field(default=2, ge=2, description="rounds always measured: two give each slice a repeat")
+    max_relative_half_width: float = Field(
+        default=0.05,
+        gt=0,
+        description="the scored mean's 95% interval half-width over the mean above which rounds are added, and "
+        "above which a result is unstable once the budget is spent",
+    )
+    added_rounds_budget_s: PerDevice = Field(
+        default=PerDevice(cpu=60.0, cuda=900.0), description="measured time allowed for added rounds"
+    )
+
+
 class TaskConfig(_Strict):
     """The standardized benchmark of one task. Every field is part of what a result was measured under."""
 
@@ -277,13 +289,16 @@ class TaskConfig(_Strict):
         default=1, description="queries run one at a time (energy per query at batch 1); no other size is implemented"
     )
     warmup_runs: int = Field(default=10, ge=0)
-    repetitions: int = Field(default=5, ge=1)
+    repetitions: int = Field(
+        default=5, ge=1, description="the samples are split into this many disjoint slices, each measured once a round"
+    )
     min_window_s: PerDevice = Field(description="a measured phase shorter than this is repeated until reached")
     idle_baseline_s: PerDevice = Field(description="idle measurement before and after the measured passes")
     idle_settle_s: PerDevice = Field(
         default=PerDevice(cpu=0.5, cuda=5.0), description="wait after the last work before each idle window"
     )
     checks: MeasurementChecks = MeasurementChecks()
+    rounds: RoundsRule = RoundsRule()
     precision: PrecisionPerDevice = PrecisionPerDevice()
     max_input_length: int = Field(default=512, gt=0, description="truncation when the model sets none")
     timeout_s: float = Field(default=3600, gt=0, description="wall-clock limit for one benchmark")

@@ -93,15 +93,20 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "(the energy figure's: window, time_attributed, subtracted)",
     "peak_memory_mb": "peak accelerator (or process) memory, MB",
     "samples": "dataset samples used",
-    "repetitions": "measured repetitions",
-    "unstable": "true if the scored figure's CV over repetitions stayed above the config's cv_max: shown, no stars",
+    "repetitions": "slices of the samples, each measured once per round (rounds: see record_json)",
+    "unstable": "true if the scored mean's 95% interval stayed wider than the config's rounds rule allows: shown, "
+    "no stars",
     "co2_g_per_1k": "codecarbon's CO2 estimate, grams per 1,000 queries",
     "country_iso_code": "country used for the CO2 estimate",
     "started_at": "start of the benchmark, UTC",
     "finished_at": "end of the benchmark, UTC",
     "source": 'where the result comes from: "native" (this pipeline) or "imported (optimum-benchmark X.Y)"',
     "cohort_protocol": '"native" when the workload matches the task config; an imported result whose samples, batch '
-    'size or output lengths differ gets its own cohort "imported:<signature>" and is never ranked with native ones',
+    'size or output lengths differ gets its own cohort "imported:<signature>" and is never ranked with native ones; '
+    'a protocol profile\'s results theirs, "<profile>:<version>" (the demo\'s: "demo:1.0")',
+    "exploratory_reason": "why the result is exploratory (measured otherwise than its protocol says: samples, slices, "
+    "rounds, minimum window, load gate, or a window contaminated by foreign load): shown apart, never rated; empty "
+    "when it is not",
     "phases_json": "JSON list of every energy figure: phase, device, mean, std, 95% CI, repetitions, measured, "
     "meter, method (window, time_attributed, subtracted, imported), net of idle with its interval",
     "record_json": "the full validated result record as JSON",
@@ -134,10 +139,15 @@ _METHOD = """\
   (`idle_power_w_json`). A before/after disagreement above the config's threshold is flagged. Net-of-idle figures
   (`phases_json`) carry an interval that spans the idle range; none is given for constant-power models (RAM), and
   a figure not above idle gets no net value but a note, never a negative number.
-- **Repetitions.** The samples are split into disjoint slices, one per repetition; each repetition is repeated
-  until a minimum window is reached. Figures are means with a standard deviation and a 95% confidence interval.
-  When the scored figure's CV is above the config's threshold, repetitions are added within a time budget; if it
-  stays above, the result is `unstable`: shown, but given no stars.
+- **Rounds.** The samples are split into disjoint slices (`repetitions`); a round measures every slice once, each
+  repeated until a minimum window is reached, so every sample counts once per round. Figures are means over all
+  the samples with a 95% confidence interval of measurement uncertainty, estimated from each slice's repeats
+  across rounds (how different the slices are is the dataset's variety, not an error). While the scored mean's
+  interval is wider than the config's `rounds.max_relative_half_width`, whole rounds are added within a time
+  budget; if it stays wider, the result is `unstable`: shown, but given no stars.
+- **Exploratory results.** A result measured otherwise than its protocol says (other samples, slices, rounds,
+  minimum window or load gate, or with a window contaminated by foreign load) is published with
+  `exploratory_reason` and never rated. A protocol profile (the demo's) is rated only within its own cohort.
 - **Quiet machine.** Other processes' CPU time is checked over every window; a contaminated window is measured
   again once the machine is quiet, and a machine that never gets quiet fails the request as `machine_busy` (not
   the model's fault). CPU estimates use codecarbon's process tracking: this benchmark's CPU time, not the

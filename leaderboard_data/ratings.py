@@ -1,14 +1,19 @@
 """Star ratings: 1 star (most energy) to 5 stars (least) within a cohort of comparable results.
 
 A cohort is (task, hardware_class, scored_device), plus size_class when the task config sets
-`rate_by_size_class`, plus the measurement protocol (`cohort_protocol`: "native", or an imported signature); only
-results measured under the task's current `config_version` are rated together. The published thresholds are four
-ascending cut points in Wh per 1,000 queries, so any client can reproduce a model's stars from them alone:
-an energy <= cut 1 earns 5 stars, <= cut 2 earns 4, <= cut 3 earns 3, <= cut 4 earns 2, anything above 1.
+`rate_by_size_class`, plus the measurement protocol (`cohort_protocol`: "native" for a task config's standard
+protocol, "<profile>:<version>" for a protocol profile such as the demo's, or an imported signature); only
+results measured under the task's current `config_version` are rated together. A result measured otherwise than
+its protocol says (its `exploratory_reason`: other samples, slices, rounds, minimum window or load gate, or a
+window contaminated by foreign load) is exploratory: shown with the reason, never rated or ranked.
+
+The published thresholds are four ascending cut points in Wh per 1,000 queries, so any client can reproduce a
+model's stars from them alone: an energy <= cut 1 earns 5 stars, <= cut 2 earns 4, <= cut 3 earns 3, <= cut 4
+earns 2, anything above 1.
 
 Each (model, revision, precision) has one rated row per cohort: its latest valid result. Older results stay in
 the frame as history (no stars, no rank, a note that says what superseded them); a result marked `unstable` (its
-CV over repetitions stayed above the config's threshold) is shown with a note but never rated or ranked. Ranks
+scored mean stayed less precise than the config's rounds rule) is shown with a note but never rated or ranked. Ranks
 within a cohort are dense: 1..k with no gap, equal energies sharing a rank.
 
 Two methods:
@@ -64,11 +69,13 @@ RATING_OPTIONAL_COLUMNS: dict[str, object] = {
     "scored_energy_ci95_low": None,  # no interval: the figure itself is its interval
     "scored_energy_ci95_high": None,
     "quality_unranked": False,
+    "exploratory_reason": "",
 }
 NATIVE_PROTOCOL = "native"
 SUPERSEDED_NOTE = "history: superseded by a later result of the same model in this cohort"
-UNSTABLE_NOTE = "unstable: CV over repetitions stayed above the config's threshold; shown, not rated"
+UNSTABLE_NOTE = "unstable: the mean stayed less precise than the config's rounds rule; shown, not rated"
 BELOW_FLOOR_NOTE = "below quality floor: the task's quality gate unranks it; shown, not rated"
+EXPLORATORY_NOTE = "exploratory, not rated: {reason}"
 
 
 class _Frozen(BaseModel):
@@ -287,8 +294,13 @@ def _row_cohort_keys(frame: pd.DataFrame, scopes: Mapping[str, TaskRatingScope])
 
 def _rated_mask(frame: pd.DataFrame, cohorts: Sequence[str]) -> pd.Series:
     """True for the one row per (model, revision, precision, cohort, config version) that is rated: the latest
-    finished result not marked unstable. `frame` has the optional columns filled in."""
-    valid = ~frame["unstable"].astype(bool) & ~frame["quality_unranked"].astype(bool)
+    finished result neither unstable, exploratory nor unranked by its quality gate. `frame` has the optional
+    columns filled in."""
+    valid = (
+        ~frame["unstable"].astype(bool)
+        & (frame["exploratory_reason"].astype(str) == "")
+        & ~frame["quality_unranked"].astype(bool)
+    )
     candidates = frame.assign(_cohort=list(cohorts), _order=range(len(frame)))[valid.to_numpy()]
     tie_break = ["result_id"] if "result_id" in candidates.columns else []
     ordered = candidates.sort_values(["finished_at", *tie_break, "_order"], kind="stable")
@@ -396,7 +408,8 @@ def _rate_row(
 def apply_ratings(frame: pd.DataFrame, thresholds: RatingThresholds) -> pd.DataFrame:
     """A copy of `frame` with `stars` (Int64, None when not rated), `cohort`, `rating_note` and `rank` (Int64).
 
-    Only each entry's latest valid result in its cohort is rated and ranked (see the module docstring); `rank`
+    Only each entry's latest valid result in its cohort is rated and ranked (neither unstable nor exploratory: see
+    the module docstring); `rank`
     is dense within (cohort, config_version): 1 for the least energy, equal energies share a rank, no gaps.
     """
     rated = frame.copy()
@@ -404,7 +417,7 @@ def apply_ratings(frame: pd.DataFrame, thresholds: RatingThresholds) -> pd.DataF
     cohorts = _row_cohort_keys(full, thresholds.tasks)
     current = _rated_mask(full, cohorts)
     outcomes: list[tuple[int | None, str]] = []
-    for task, version, key, energy, is_current, unstable, unranked in zip(
+    for task, version, key, energy, is_current, unstable, unranked, exploratory in zip(
         full["task"],
         full["config_version"],
         cohorts,
@@ -412,9 +425,12 @@ def apply_ratings(frame: pd.DataFrame, thresholds: RatingThresholds) -> pd.DataF
         current,
         full["unstable"],
         full["quality_unranked"],
+        full["exploratory_reason"],
         strict=True,
     ):
-        if bool(unstable):
+        if str(exploratory):
+            outcomes.append((None, EXPLORATORY_NOTE.format(reason=exploratory)))
+        elif bool(unstable):
             outcomes.append((None, UNSTABLE_NOTE))
         elif bool(unranked):
             outcomes.append((None, BELOW_FLOOR_NOTE))

@@ -145,9 +145,10 @@ class Request(_Record):
 
 
 class EnergyFigure(_Record):
-    """One energy figure over repetitions, in Wh per 1,000 queries.
+    """One energy figure, the mean over all the samples, in Wh per 1,000 queries, with its 95% interval.
 
-    `measured` is True only when every repetition came from a hardware energy counter (NVML, RAPL).
+    `measured` is True only when every reading came from a hardware energy counter (NVML, RAPL). `repetitions` is
+    the rounds it is the mean of (each a pass over all the samples); `std` the spread of one round's figure.
     """
 
     phase: str = Field(description="load, preprocess, forward, prefill, decode, denoise, or total")
@@ -367,7 +368,13 @@ class Result(_Record):
     outputs: Outputs
     peak_memory_mb: float = Field(ge=0)
     samples: int = Field(ge=1)
-    repetitions: int = Field(ge=1)
+    repetitions: int = Field(ge=1, description="slices of the samples, each measured once per round")
+    base_rounds: int | None = Field(
+        default=None, ge=1, description="rounds always measured, each a pass over every slice; None before rounds"
+    )
+    added_rounds: int | None = Field(
+        default=None, ge=0, description="whole rounds added because the mean was not yet precise enough"
+    )
     carbon: CarbonCrossCheck | None = None
     started_at: datetime
     finished_at: datetime
@@ -380,8 +387,24 @@ class Result(_Record):
     provenance: dict[str, Any] | None = Field(
         default=None, description="an imported report's config: model, backend, scenario settings, versions"
     )
-    unstable: bool = Field(default=False, description="CV over repetitions stayed above the threshold: no stars")
-    cv_over_repetitions: float | None = Field(default=None, description="CV of the scored figure over repetitions")
+    unstable: bool = Field(
+        default=False, description="the scored mean stayed less precise than the config's rounds rule: no stars"
+    )
+    relative_half_width: float | None = Field(
+        default=None, description="half the scored mean's 95% interval over the mean (None: no interval)"
+    )
+    cv_over_repetitions: float | None = Field(
+        default=None, description="results measured before rounds: the scored figure's CV over slices"
+    )
+    protocol: str = Field(
+        default="standard", max_length=32, description="standard (the task config's), or a profile such as demo"
+    )
+    protocol_version: str | None = Field(default=None, description="the profile's version; None for standard")
+    exploratory_reasons: list[str] = Field(
+        default_factory=list,
+        description="how the run differs from its protocol (samples, slices, rounds, window, load gate, foreign "
+        "load); any reason makes it exploratory: published, shown apart, never rated",
+    )
     cpu_power_model: dict[str, str] | None = Field(
         default=None, description="codecarbon's CPU power model: mode, tracking, TDP used, generic default or not"
     )

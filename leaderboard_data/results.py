@@ -129,6 +129,7 @@ RESULT_SCHEMA: pa.Schema = pa.schema(
         ("finished_at", _UTC_TIMESTAMP),
         ("source", pa.string()),
         ("cohort_protocol", pa.string()),
+        ("exploratory_reason", pa.string()),
         ("phases_json", pa.string()),
         ("record_json", pa.string()),
         *QUALITY_FIELDS,
@@ -167,9 +168,10 @@ def _device_columns(device: str, figure: EnergyFigure | None) -> dict[str, Any]:
 
 
 def cohort_protocol_of(result: Result) -> str:
-    """'native', or the imported protocol's own cohort ('imported:<signature>') when its workload differs."""
+    """'native' (a task config's standard protocol), a profile's own cohort ('demo:1.0'), or the imported
+    protocol's own cohort ('imported:<signature>') when its workload differs."""
     if result.source == "native":
-        return "native"
+        return "native" if result.protocol == "standard" else f"{result.protocol}:{result.protocol_version}"
     return str((result.provenance or {}).get("cohort_protocol", "imported:unknown"))
 
 
@@ -233,6 +235,7 @@ def result_to_row(result: Result) -> dict[str, Any]:
             "finished_at": _as_utc(result.finished_at),
             "source": result.source,
             "cohort_protocol": cohort_protocol_of(result),
+            "exploratory_reason": "; ".join(result.exploratory_reasons) or None,
             "phases_json": json.dumps([figure.to_dict() for figure in result.energy], sort_keys=True),
             "record_json": result.to_json(),
             **quality_columns(result),
@@ -330,6 +333,7 @@ _ADDED_COLUMNS: dict[str, object] = {
     "cohort_protocol": "native",
     **{name: None for name, _ in _TOKEN_FIELDS},
     **QUALITY_DEFAULTS,
+    "exploratory_reason": None,
 }
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from leaderboard_data.model_checks import size_class
+from leaderboard_data.protocols import ProtocolPlan
 from leaderboard_data.records import (
     CarbonCrossCheck,
     MeteredGpu,
@@ -115,7 +116,9 @@ def assemble_result(
     figures: Figures,
     meters: list[EnergyMeter],
     *,
-    cv_max: float,
+    max_relative_half_width: float,
+    protocol: ProtocolPlan,
+    exploratory_reasons: list[str],
     load_check: dict[str, Any] | None,
     metered_gpus: list[MeteredGpu] | None = None,
     distinct_samples: int | None = None,
@@ -124,7 +127,8 @@ def assemble_result(
     runtime: RuntimeRecord | None = None,
     warmup: WarmupRecord | None = None,
 ) -> Result:
-    """The validated Result. Unstable (no stars) when the scored CV stayed above `cv_max`. `outputs` counts every
+    """The validated Result. Unstable (no stars) when the scored mean's 95% interval stayed wider than
+    `max_relative_half_width` of the mean, or has no interval (a single round). `outputs` counts every
     repetition's passes; `tokens` holds the per-token figures of a text generation run."""
     reps = readings.repetitions
     # Preprocessing has its own window: a query's latency is its inference time plus the mean preprocess time.
@@ -133,7 +137,7 @@ def assemble_result(
     queries = sum(r.queries for r in reps)
     seconds_per_query = pre_s + math.fsum(r.inference.duration_s for r in reps) / queries
     carbon_meter = next((m for m in meters if isinstance(m, CodecarbonMeter) and m.devices), None)
-    cv = figures.cv_over_repetitions
+    half_width = figures.relative_half_width
     return Result(
         result_id=facts.result_id or secrets.token_hex(8),
         request_id=facts.request_id,
@@ -161,13 +165,18 @@ def assemble_result(
         outputs=pooled_outputs(reps),
         peak_memory_mb=peak_memory_mb(facts.device),
         samples=readings.samples,
-        repetitions=len(reps),
+        repetitions=len({r.slice_index for r in reps}),
+        base_rounds=readings.base_rounds,
+        added_rounds=readings.added_rounds,
         carbon=carbon_cross_check(meters, readings, facts.device),
         started_at=facts.started_at,
         finished_at=utc_now(),
         worker_id=facts.worker_id,
-        unstable=cv is not None and cv > cv_max,
-        cv_over_repetitions=cv,
+        unstable=half_width is None or half_width > max_relative_half_width,
+        relative_half_width=half_width,
+        protocol=protocol.protocol,
+        protocol_version=protocol.version,
+        exploratory_reasons=exploratory_reasons,
         cpu_power_model=carbon_meter.cpu_power_model() if carbon_meter else None,
         load_check=load_check,
         missing_figures=figures.missing,

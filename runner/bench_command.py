@@ -9,6 +9,7 @@ from pathlib import Path
 
 from leaderboard_data.configs import get_task_config
 from leaderboard_data.model_checks import inspect_model_folder
+from leaderboard_data.protocols import load_protocol_profile
 from leaderboard_data.records import Result
 from leaderboard_data.stores import open_stores
 from runner.engine import BenchmarkSpec, run_benchmark
@@ -40,7 +41,8 @@ def summary_table(result: Result) -> str:
     missing += "".join(f"\nmissing: {m.phase} on {m.device}: {m.reason}" for m in result.missing_figures)
     return (
         f"{result.model_id} on {result.task} (config {result.config_version}), {result.device}, "
-        f"hardware {result.hardware.hardware_class}, {result.samples} queries x {result.repetitions} repetitions"
+        f"hardware {result.hardware.hardware_class}, {result.samples} queries in {result.repetitions} slices x "
+        f"{_rounds_text(result)}"
         f"{_distinct_note(result)}\n"
         f"{table}{missing}\n"
         f"scored ({result.scored_device}): {result.scored_energy_wh_per_1k:.5g} Wh per 1,000 queries; "
@@ -69,10 +71,21 @@ def _net(value: float | None, note: str | None) -> str:
     return f"{value:.5g}" if value is not None else (note.split(":")[0] if note else "-")
 
 
+def _rounds_text(result: Result) -> str:
+    """'3 rounds (2 + 1 added)', or the slices' count alone for a result measured before rounds."""
+    if result.base_rounds is None:
+        return "1 round"
+    added = result.added_rounds or 0
+    total = result.base_rounds + added
+    return f"{total} rounds" + (f" ({result.base_rounds} + {added} added)" if added else "")
+
+
 def _checks_line(result: Result) -> str:
-    """CV over repetitions, stability, idle agreement and the foreign-load check, in one line."""
-    cv = "n/a" if result.cv_over_repetitions is None else f"{result.cv_over_repetitions:.1%}"
-    parts = [f"cv over repetitions {cv}" + (" (UNSTABLE: shown, no stars)" if result.unstable else "")]
+    """Precision of the mean, stability, idle agreement and the foreign-load check, in one line."""
+    width = "n/a" if result.relative_half_width is None else f"+-{result.relative_half_width:.1%}"
+    parts = [f"95% interval of the mean {width}" + (" (UNSTABLE: shown, no stars)" if result.unstable else "")]
+    if result.exploratory_reasons:
+        parts.append("EXPLORATORY (not rated): " + ", ".join(result.exploratory_reasons))
     parts += [f"idle {b.device} before/after disagree ({b.before_power_w:.3g} vs {b.after_power_w:.3g} W)"
               for b in result.idle if b.disagrees]  # fmt: skip
     if result.load_check:
@@ -143,7 +156,9 @@ def run_bench_command(args: argparse.Namespace) -> int:
         min_window_s=getattr(args, "min_window_s", None),
         load_gate=getattr(args, "load_gate", None),
         quiet_wait_s=getattr(args, "quiet_wait_s", None),
-        extra_repetitions_budget_s=getattr(args, "extra_repetitions_budget_s", None),
+        rounds=getattr(args, "rounds", None),
+        protocol=load_protocol_profile(args.protocol) if getattr(args, "protocol", None) else None,
+        added_rounds_budget_s=getattr(args, "added_rounds_budget_s", None),
     )
     try:
         result = run_benchmark(spec)

@@ -223,7 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("model", metavar="MODEL_OR_PATH", help="a local model folder, or a model id of the store")
     bench.add_argument("--task", required=True)
     bench.add_argument("--samples", type=int, help="queries per pass (default: the config's 1,000)")
-    bench.add_argument("--repetitions", type=int, help="default: the config's")
+    bench.add_argument("--repetitions", type=int, help="slices of the samples (default: the config's)")
+    bench.add_argument("--rounds", type=int, help="base rounds, each a pass over every slice (default: the config's)")
+    bench.add_argument(
+        "--protocol", help="a protocol profile of configs/protocols/ (e.g. demo) instead of the task config's"
+    )
     bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     bench.add_argument("--precision", choices=["float32", "float16", "bfloat16"])
     bench.add_argument("--dataset", help="dataset folder or Hub id (default: the config's source)")
@@ -239,7 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--quiet-wait-s", type=float, help="wait this long for a quiet machine (default: config's)")
     bench.add_argument(
-        "--extra-repetitions-budget-s", type=float, help="time for repetitions added for a high CV (default: config's)"
+        "--added-rounds-budget-s",
+        type=float,
+        help="measured time for rounds added while the mean is imprecise (default: config's)",
     )
 
     run = command("run", _cmd_run, "Run a worker: claim requests, benchmark them, publish results.")
@@ -249,8 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     run.add_argument("--poll", type=float, default=10.0, metavar="SECONDS", help="sleep when the queue is empty")
     run.add_argument("--hardware-class", help="declare the hardware class (a reference machine)")
-    run.add_argument("--samples", type=int, help="override the configs' sample count (demo, smoke tests)")
-    run.add_argument("--repetitions", type=int, help="override the configs' repetitions")
+    run.add_argument(
+        "--samples", type=int, help="override the protocol's sample count (smoke tests): results are exploratory"
+    )
+    run.add_argument("--repetitions", type=int, help="override the protocol's slices: results are exploratory")
+    run.add_argument(
+        "--protocol", help="a protocol profile of configs/protocols/ (e.g. demo) instead of each task config's"
+    )
     run.add_argument(
         "--lease", type=float, metavar="SECONDS", help="lease length (default: the task's timeout plus 15 minutes)"
     )
@@ -312,8 +323,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-serve", action="store_true", help="print the rankings and exit")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=7860)
-    demo.add_argument("--samples", type=int, default=12, help="queries per pass (default 12)")
-    demo.add_argument("--repetitions", type=int, default=3, help="repetitions (default 3)")
     return parser
 
 

@@ -4,6 +4,9 @@ It builds small models (random-initialised from real architectures' configs, sca
 all-MiniLM-L6-v2 that a pip package ships) and task datasets with the real datasets' columns, submits the
 models through the same checks as the Space, runs a worker over the queue, prints the rankings with stars and
 serves the leaderboard. A second run reuses everything already there.
+
+The worker measures under the demo's own protocol (`configs/protocols/demo.yaml`: a small plan, versioned like a
+task config), recorded in each result; demo results are rated only among themselves (cohort "demo:<version>").
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from leaderboard_data.configs import Pipeline, TaskConfig, load_task_configs
 from leaderboard_data.errors import DuplicateRequestError
 from leaderboard_data.model_source import LocalModelSource
+from leaderboard_data.protocols import ProtocolProfile, load_protocol_profile
 from leaderboard_data.queue import SubmissionQuota
 from leaderboard_data.stores import LocalStore, Stores, open_stores
 from leaderboard_data.submission import submit_model
@@ -31,9 +35,10 @@ from runner.zoo import build_model, write_dataset
 log = logging.getLogger("energy_score.demo")
 
 DEMO_SUBMITTER = "demo"
+DEMO_PROTOCOL = "demo"
 DEMO_DATASET_ROWS = 1000
 """As many rows as the configs' `num_samples`, so `bench` at the config's count reuses no row (writing them takes
-a few seconds once; the demo's worker still runs `--samples` queries, 12 by default)."""
+a few seconds once; the demo's worker runs the demo protocol's samples, 12)."""
 SHIPPED_MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -132,16 +137,14 @@ def submit_all(stores: Stores, task_configs: dict[str, TaskConfig], wanted: list
     return submitted
 
 
-def run_demo(stores: Stores, *, samples: int, repetitions: int) -> str:
-    """Build, submit, benchmark and rank; returns the rankings as printed."""
+def run_demo(stores: Stores, *, protocol: ProtocolProfile) -> str:
+    """Build, submit, benchmark under `protocol` and rank; returns the rankings as printed."""
     task_configs = load_task_configs()
     wanted = prepare_models(stores)
     prepare_datasets(stores, task_configs, {task for _, task in wanted})
     submitted = submit_all(stores, task_configs, wanted)
     log.info("%d new submission(s); running the worker over the queue", submitted)
-    options = WorkerOptions(
-        worker_id="demo-worker", exit_when_empty=True, poll_s=0.5, samples=samples, repetitions=repetitions
-    )
+    options = WorkerOptions(worker_id="demo-worker", exit_when_empty=True, poll_s=0.5, protocol=protocol)
     Worker(stores, task_configs, options).run()
     ranked = ranked_results(stores.results, task_configs, None)
     quality = f"Energy-quality frontier per task:\n{frontier_summary(ranked)}\n\n{DEMO_QUALITY_NOTE}"
@@ -152,7 +155,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
     # A desktop is rarely quiet: the demo records foreign load in each result instead of waiting for quiet.
     os.environ.setdefault(GATE_ENV, LoadGate.RECORD.value)
     stores = open_stores(args.store)
-    print(run_demo(stores, samples=args.samples, repetitions=args.repetitions))
+    print(run_demo(stores, protocol=load_protocol_profile(DEMO_PROTOCOL)))
     if not args.no_serve:
         from space.app import launch_app
 

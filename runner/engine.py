@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from leaderboard_data.configs import Pipeline, TaskConfig
 from leaderboard_data.model_files import folder_parameters
+from leaderboard_data.protocols import AsMeasured, ProtocolPlan, ProtocolProfile, plan_for, protocol_deviations
 from leaderboard_data.records import LOCAL_DATASET, ErrorKind, Result, RuntimeRecord, utc_now
 from runner.assemble import RunFacts, assemble_result, load_check_summary
 from runner.errors import BenchmarkFailure
@@ -38,16 +39,21 @@ __all__ = ["DECODE_DIRECT", "DECODE_SUBTRACTED", "BenchmarkSpec", "PhaseClock", 
 
 @dataclass
 class BenchmarkSpec:
-    """Everything that defines one benchmark run; None fields fall back to the task config."""
+    """Everything that defines one benchmark run; None fields fall back to its protocol's plan (`protocol`, a
+    profile such as the demo's, or None for the task config's standard protocol). A run that differs from its
+    plan is published as exploratory (see `leaderboard_data.protocols`)."""
 
     model_id: str
     model_dir: Path
     revision: str
     task_config: TaskConfig
     device: Literal["cpu", "cuda"] = "cpu"
+    protocol: ProtocolProfile | None = None
     precision: str | None = None
     samples: int | None = None
     repetitions: int | None = None
+    rounds: int | None = None
+    """Base rounds (each a pass over every slice); None: the plan's `rounds.base`."""
     dataset_path: str | None = None
     request_id: str | None = None
     worker_id: str = "local"
@@ -57,8 +63,8 @@ class BenchmarkSpec:
     min_window_s: float | None = None
     warmup_runs: int | None = None
     load_gate: str | None = None
-    extra_repetitions_budget_s: float | None = None
-    """Time allowed for repetitions added for a high CV; None: the config's (0 adds none)."""
+    added_rounds_budget_s: float | None = None
+    """Measured time allowed for rounds added for an imprecise mean; None: the plan's (0 adds none)."""
     quiet_wait_s: float | None = None
     """How long to wait for a quiet machine before failing as machine_busy; None: the config's."""
     quiet_idle_w: dict[str, float] | None = None
@@ -72,6 +78,7 @@ class BenchmarkSpec:
         data = asdict(self)
         data["model_dir"] = str(self.model_dir)
         data["task_config"] = self.task_config.model_dump(mode="json")
+        data["protocol"] = self.protocol.model_dump(mode="json") if self.protocol else None
         return data
 
     @classmethod
@@ -79,7 +86,13 @@ class BenchmarkSpec:
         fields = dict(data)
         fields["model_dir"] = Path(fields["model_dir"])
         fields["task_config"] = TaskConfig.model_validate(fields["task_config"])
+        if fields.get("protocol") is not None:
+            fields["protocol"] = ProtocolProfile.model_validate(fields["protocol"])
         return cls(**fields)
+
+    @property
+    def plan(self) -> ProtocolPlan:
+        return plan_for(self.task_config, self.device, self.protocol)
 
     @property
     def resolved_precision(self) -> str:
@@ -87,17 +100,19 @@ class BenchmarkSpec:
 
     @property
     def resolved_samples(self) -> int:
-        return self.samples or self.task_config.num_samples
+        return self.samples or self.plan.samples
 
     @property
     def resolved_repetitions(self) -> int:
-        return self.repetitions or self.task_config.repetitions
+        return self.repetitions or self.plan.repetitions
+
+    @property
+    def resolved_rounds(self) -> int:
+        return self.rounds or self.plan.rounds.base
 
     @property
     def resolved_min_window_s(self) -> float:
-        if self.min_window_s is not None:
-            return self.min_window_s
-        return self.task_config.min_window_s.for_device(self.device)
+        return self.plan.min_window_s if self.min_window_s is None else self.min_window_s
 
     @property
     def resolved_warmup_runs(self) -> int:
@@ -127,10 +142,12 @@ class BenchmarkSpec:
             gate=self.resolved_load_gate,
             quiet_idle_w=quiet_idle_from_env() if self.quiet_idle_w is None else self.quiet_idle_w,
             warmup=config.warmup,
-            extra_budget_s=(
-                config.checks.extra_repetitions_budget_s.for_device(self.device)
-                if self.extra_repetitions_budget_s is None
-                else self.extra_repetitions_budget_s
+            base_rounds=self.resolved_rounds,
+            max_relative_half_width=self.plan.rounds.max_relative_half_width,
+            added_budget_s=(
+                self.plan.rounds.added_rounds_budget_s.for_device(self.device)
+                if self.added_rounds_budget_s is None
+                else self.added_rounds_budget_s
             ),
         )
 
@@ -307,12 +324,24 @@ def _execute(spec: BenchmarkSpec, measurement: Measurement, runtime: RuntimeReco
         outputs_quality = score_run_outputs(task, dataset_path, measurement.predictions)
         configured = dataset_path == spec.task_config.dataset.path
         quality = outputs_quality.model_copy(update={"dataset": dataset_path if configured else LOCAL_DATASET})
+    as_measured = AsMeasured(
+        samples=spec.resolved_samples,
+        repetitions=spec.resolved_repetitions,
+        base_rounds=spec.resolved_rounds,
+        min_window_s=spec.resolved_min_window_s,
+        load_gate=spec.resolved_load_gate.value,
+        windows=len(measurement.loads),
+        contaminated_windows=sum(load.contaminated for load in measurement.loads),
+    )
+    plan = spec.plan
     return assemble_result(
         facts,
         readings,
         figures,
         measurement.meters,
-        cv_max=checks.cv_max,
+        max_relative_half_width=plan.rounds.max_relative_half_width,
+        protocol=plan,
+        exploratory_reasons=protocol_deviations(plan, as_measured),
         load_check=load_check,
         metered_gpus=metered_gpus(measurement.meters),
         distinct_samples=task.distinct_samples,

@@ -1,11 +1,16 @@
 """Figures from readings: pure functions, readings in and published figures out.
 
-Every figure is Wh per 1,000 queries with a Student-t 95% interval over repetitions, and says how it was
+Every figure is Wh per 1,000 queries with a Student-t 95% interval of its mean over all the samples, and says
+how it was
 obtained (`method`, see `FigureMethod`) and whether a hardware counter measured it. A phase split by time inside
 a window is `time_attributed` and never `measured`. Net-of-idle figures carry the idle baseline's uncertainty
 (before vs after) as an interval; constant-power models (RAM) get none, and a net figure at or below zero is not
 published but explained in `net_of_idle_note`. A figure whose readings are not positive is reported missing
 (`MissingFigure`), except the scored total, whose failure fails the benchmark.
+
+The samples are measured in slices, every slice once per round; a figure is the mean over all the samples, and
+its interval is the measurement uncertainty of that mean, estimated from each slice's repeats across rounds
+(`runner.stats.stratified_mean`): how different the slices are is the dataset's variety, not an error.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from functools import partial
 
 from leaderboard_data.records import EnergyFigure, IdleBaseline, MissingFigure
 from runner.readings import DecodeMethod, DeviceInfo, FigureMethod, RepetitionReading, RunReadings, Window
-from runner.stats import NonPositiveReadingError, Summary, difference, summarize
+from runner.stats import NonPositiveReadingError, Summary, difference, stratified_mean, summarize
 
 J_PER_WH = 3600.0
 DIRECT_MIN_UPDATES = 10
@@ -55,7 +60,8 @@ class Figures:
     missing: list[MissingFigure]
     idle: list[IdleBaseline]
     scored_total: EnergyFigure
-    cv_over_repetitions: float | None
+    relative_half_width: float | None
+    """Half the scored total's 95% interval over its mean; None without an interval (a single round)."""
 
 
 def _power(window: Window, device: str) -> float:
@@ -153,6 +159,18 @@ def make_figure(
     )
 
 
+def over_rounds(reps: list[RepetitionReading], value: Callable[[RepetitionReading], float], label: str) -> Summary:
+    """The mean of `value` over all the samples, each slice weighted by its samples, with its uncertainty from each
+    slice's repeats across rounds. Raises NonPositiveReadingError for a reading <= 0."""
+    by_slice: dict[int, list[float]] = {}
+    weights: dict[int, float] = {}
+    for r in reps:
+        by_slice.setdefault(r.slice_index, []).append(value(r))
+        weights[r.slice_index] = r.slice_samples
+    order = sorted(by_slice)
+    return stratified_mean([by_slice[i] for i in order], [weights[i] for i in order], label)
+
+
 def _mean(values: list[float]) -> float:
     return math.fsum(values) / len(values)
 
@@ -188,13 +206,12 @@ class _Collector:
 
 def _phase_parts(readings: RunReadings, collect: _Collector, device: str, info: DeviceInfo) -> None:
     reps = readings.repetitions
+    label = f"preprocess on {device}"
     collect.add(
         "preprocess",
         device,
         info,
-        partial(
-            summarize, [_per_query(r.preprocess, device, r.preprocess_queries) for r in reps], f"preprocess on {device}"
-        ),
+        partial(over_rounds, reps, lambda r: _per_query(r.preprocess, device, r.preprocess_queries), label),
         FigureMethod.WINDOW,
         _mean([r.preprocess.duration_s / r.preprocess_queries for r in reps]),
     )
@@ -208,10 +225,14 @@ def _phase_parts(readings: RunReadings, collect: _Collector, device: str, info: 
             phase,
             device,
             info,
-            partial(summarize, [r.phase_j.get((phase, device), 0.0) / r.queries for r in reps], f"{phase} on {device}"),
+            partial(over_rounds, reps, partial(_phase_j_per_query, phase=phase, device=device), f"{phase} on {device}"),
             FigureMethod.WINDOW if single else phase_method(info, seconds),
             seconds,
         )
+
+
+def _phase_j_per_query(r: RepetitionReading, phase: str, device: str) -> float:
+    return r.phase_j.get((phase, device), 0.0) / r.queries
 
 
 def _subtracted(readings: RunReadings, collect: _Collector, device: str, info: DeviceInfo) -> None:
@@ -220,13 +241,15 @@ def _subtracted(readings: RunReadings, collect: _Collector, device: str, info: D
     first_name, second_name = readings.phases[0], readings.phases[1]
 
     def first() -> Summary:
-        return summarize(
-            [_per_query(r.first_phase, device, r.first_phase_queries) for r in reps if r.first_phase is not None],
+        measured = [r for r in reps if r.first_phase is not None]
+        return over_rounds(
+            measured,
+            lambda r: _per_query(r.first_phase, device, r.first_phase_queries) if r.first_phase else 0.0,
             f"{first_name} on {device}",
         )
 
     def second() -> Summary:
-        inference = summarize([_per_query(r.inference, device, r.queries) for r in reps], f"inference on {device}")
+        inference = over_rounds(reps, lambda r: _per_query(r.inference, device, r.queries), f"inference on {device}")
         value = difference(inference, first())
         if not value.mean > 0:
             raise NonPositiveReadingError(f"{second_name} on {device} (inference - {first_name})", 0, value.mean)
@@ -247,8 +270,8 @@ def _total_s(r: RepetitionReading) -> float:
 
 
 def total_summary(readings: RunReadings, device: str) -> Summary:
-    """Joules per query of preprocess + inference, per repetition. Raises NonPositiveReadingError."""
-    return summarize([_total_j(r, device) for r in readings.repetitions], f"total on {device} (J/query)")
+    """Joules per query of preprocess + inference over all the samples. Raises NonPositiveReadingError."""
+    return over_rounds(readings.repetitions, lambda r: _total_j(r, device), f"total on {device} (J/query)")
 
 
 def compute_figures(readings: RunReadings, scored: str, disagreement_max: float) -> Figures:
@@ -277,12 +300,13 @@ def compute_figures(readings: RunReadings, scored: str, disagreement_max: float)
         else:
             collect.add("total", device, info, partial(total_summary, readings, device), FigureMethod.WINDOW, total_s)
     scored_total = next(f for f in collect.energy if f.phase == "total" and f.device == scored)
-    return Figures(collect.energy, collect.missing, idle, scored_total, scored_cv(readings, scored))
+    return Figures(collect.energy, collect.missing, idle, scored_total, scored_relative_half_width(readings, scored))
 
 
-def scored_cv(readings: RunReadings, scored: str) -> float | None:
-    """CV of the scored total per query over repetitions (None for a single repetition)."""
-    values = [_total_j(r, scored) for r in readings.repetitions]
-    if len(values) < 2 or not all(v > 0 for v in values):
+def scored_relative_half_width(readings: RunReadings, scored: str) -> float | None:
+    """Half the 95% interval of the scored total's mean over the mean; None without an interval (one round) or
+    with a reading that is not positive."""
+    try:
+        return total_summary(readings, scored).relative_half_width
+    except NonPositiveReadingError:
         return None
-    return summarize(values).cv

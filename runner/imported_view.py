@@ -14,10 +14,10 @@ def is_imported(row: pd.Series) -> bool:
 
 
 def in_own_cohort(frame: pd.DataFrame) -> pd.Series:
-    """Rows whose protocol differs from native: never ranked with native results."""
+    """Imported rows whose protocol differs from the task config's: never ranked with native results."""
     if "cohort_protocol" not in frame.columns:
         return pd.Series(False, index=frame.index)
-    return frame["cohort_protocol"].fillna("native").astype(str) != "native"
+    return frame["cohort_protocol"].fillna("native").astype(str).str.startswith("imported:")
 
 
 def protocol_differences(row: pd.Series) -> list[str]:

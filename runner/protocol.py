@@ -9,11 +9,14 @@
    decides how two-phase tasks are split. On a device of the config's steady-power rule (a GPU), it goes on until
    successive counter windows read the same power (`WarmupSettings`), recorded in the result.
 5. The inference windows run back to back: one repetition is one pass over its prepared slice (repeated only to
-   reach the minimum window), so all repetitions together do about one pass over the samples.
+   reach the minimum window), and a round is one repetition of every slice, so every sample counts once per
+   round.
 6. Two-phase tasks: phases are read at the phase marks when the scored meter resolves the shortest phase
    (`DecodeMethod.DIRECT`), else the first phase is measured alone in its own window (`SUBTRACTED`).
-7. When the scored figure's CV over repetitions is above the config's `cv_max`, repetitions are added (reusing
-   the slices, their prepared inputs and preprocess readings, in order) within a time budget.
+7. `base_rounds` rounds are always measured. While the scored mean's 95% interval is wider than the config's
+   `rounds.max_relative_half_width`, whole rounds are added within a time budget: never a lone slice, which would
+   count its samples twice. Every round reuses the slices' prepared inputs and preprocess readings, so the
+   inference windows stay back to back (preprocessing is measured once per slice).
 8. Every window's foreign CPU load is checked (`LoadMonitor`); a contaminated window is measured again once the
    machine is quiet, and a machine that never gets quiet fails the benchmark as `machine_busy`.
 """
@@ -29,7 +32,7 @@ from typing import Any, TypeVar
 from leaderboard_data.configs import MeasurementChecks, WarmupSettings
 from leaderboard_data.records import ErrorKind, Outputs, WarmupRecord
 from runner.errors import BenchmarkFailure
-from runner.figures import DIRECT_MIN_UPDATES, scored_cv
+from runner.figures import DIRECT_MIN_UPDATES, scored_relative_half_width
 from runner.meters import EnergyMeter
 from runner.meters.load_monitor import LoadGate, LoadMonitor, MachineBusyError, WindowLoad, idle_above_quiet
 from runner.readings import DecodeMethod, DeviceInfo, IdleReading, RepetitionReading, RunReadings, Window
@@ -55,7 +58,9 @@ class ProtocolSettings:
     settle_s: float
     checks: MeasurementChecks
     gate: LoadGate
-    extra_budget_s: float
+    base_rounds: int
+    max_relative_half_width: float
+    added_budget_s: float
     quiet_idle_w: dict[str, float] = field(default_factory=dict)
     """This machine's quiet idle power per device; an idle baseline far above it is contaminated."""
     warmup: WarmupSettings = field(default_factory=WarmupSettings)
@@ -71,6 +76,8 @@ class PreparedSlice:
     inputs: list[Any]
     queries: int
     """Inputs prepared in the window (the slice, repeated until the minimum window)."""
+    samples: int
+    """Distinct samples in the slice: its weight in the mean over all samples."""
 
 
 # --- phase marks ------------------------------------------------------------------------------------------------
@@ -315,19 +322,24 @@ class Measurement:
 
         def once() -> PreparedSlice:
             window, prepared, queries = self._preprocess_window(part)
-            return PreparedSlice(index, window, prepared, queries)
+            return PreparedSlice(index, window, prepared, queries, len(part))
 
         return self._gated(f"preprocess {index + 1}", once, lambda p: [p.window.load])
 
-    def repetition(self, index: int, prepared: PreparedSlice, method: DecodeMethod | None) -> RepetitionReading:
+    def round(self, number: int, parts: list[PreparedSlice], method: DecodeMethod | None) -> list[RepetitionReading]:
+        """One round: a repetition of every prepared slice, so every sample is measured once."""
+        return [self.repetition(number, part, method) for part in parts]
+
+    def repetition(self, round_index: int, prepared: PreparedSlice, method: DecodeMethod | None) -> RepetitionReading:
         """One repetition's inference over its prepared slice, re-measured while a window is contaminated."""
 
         def windows(r: RepetitionReading) -> list[WindowLoad | None]:
             return [r.inference.load, r.first_phase.load if r.first_phase else None]
 
-        return self._gated(f"repetition {index + 1}", lambda: self._repetition_once(index, prepared, method), windows)
+        what = f"round {round_index + 1}, slice {prepared.slice_index + 1}"
+        return self._gated(what, lambda: self._repetition_once(round_index, prepared, method), windows)
 
-    def _repetition_once(self, index: int, part: PreparedSlice, method: DecodeMethod | None) -> RepetitionReading:
+    def _repetition_once(self, round_index: int, part: PreparedSlice, method: DecodeMethod | None) -> RepetitionReading:
         prepared = part.inputs
         task = self.task
         first = task.phases[0]
@@ -351,7 +363,6 @@ class Measurement:
                 if not passes:
                     predictions.append(out.prediction)
             passes += 1
-            self.progress(f"repetition {index + 1}", passes, passes)
             if time.perf_counter() - begin >= self.settings.min_window_s:
                 break
         end = self.edge()
@@ -384,6 +395,8 @@ class Measurement:
             first_phase=first_phase,
             first_phase_queries=first_queries,
             predictions=predictions,
+            round_index=round_index,
+            slice_samples=part.samples,
         )
 
     def _preprocess_window(self, part: list[dict[str, Any]]) -> tuple[Window, list[Any], int]:
@@ -443,8 +456,8 @@ class Measurement:
     # --- the whole protocol --------------------------------------------------------------------------------
 
     def measure(self, load: Callable[[], T], read_samples: Callable[[], list[dict[str, Any]]]) -> tuple[T, RunReadings]:
-        """Load, idle, preprocess windows, warm-up, inference windows (extended while the CV is high), idle;
-        meters are started here.
+        """Load, idle, preprocess windows, warm-up, rounds of inference windows (added while the scored mean is
+        imprecise), idle; meters are started here.
 
         The warm-up comes right before the inference windows, which run back to back: no idle baseline and no
         preprocess window lets clocks and caches cool down between them."""
@@ -460,12 +473,12 @@ class Measurement:
             parts = [self.preprocess(i, part) for i, part in enumerate(slices(self.samples, self.settings.repetitions))]
             phase_s, warmup = self.warmup([item for part in parts for item in part.inputs])
             method = self.decode_method(phase_s)
-            reps = []
-            for i, part in enumerate(parts):
-                reps.append(self.repetition(i, part, method))
-                self.progress("repetitions", i + 1, len(parts))
-            self.predictions = _predictions_by_sample(len(self.samples), reps)
-            reps.extend(self._extra_repetitions(parts, reps, method, load_window))
+            reps: list[RepetitionReading] = []
+            for number in range(self.settings.base_rounds):
+                reps.extend(self.round(number, parts, method))
+                self.progress("rounds", number + 1, self.settings.base_rounds)
+            self.predictions = _predictions_by_sample(len(self.samples), reps[: len(parts)])
+            added = self._added_rounds(parts, reps, method, load_window)
             idle_after = self.idle()
         finally:
             for meter in self.live:
@@ -477,30 +490,33 @@ class Measurement:
             load=load_window,
             samples=len(self.samples),
             idle=IdleReading(idle_before, idle_after, self.settings.settle_s),
-            repetitions=reps,
+            repetitions=[*reps, *added],
             remeasured_windows=self.remeasured,
             warmup=warmup,
+            base_rounds=self.settings.base_rounds,
+            added_rounds=len(added) // len(parts),
         )
         return value, readings
 
-    def _extra_repetitions(
+    def _added_rounds(
         self, parts: list[PreparedSlice], reps: list[RepetitionReading], method: DecodeMethod | None, load: Window
     ) -> list[RepetitionReading]:
-        """Repetitions added while the scored CV is above `cv_max`, within the budget: slices reused in order, with
-        their prepared inputs and preprocess readings, so the inference windows stay back to back."""
-        extra: list[RepetitionReading] = []
-        deadline = time.monotonic() + self.settings.extra_budget_s
-        scored = self.settings.scored_device
-        # A repetition is only started when one as long as the mean so far still fits in the budget.
-        while time.monotonic() + _mean_repetition_s([*reps, *extra]) <= deadline:
-            probe = _probe_readings(self.device_info(), self.task.phases, method, load, [*reps, *extra])
-            cv = scored_cv(probe, scored)
-            if cv is None or cv <= self.settings.checks.cv_max:
+        """Whole rounds added while the scored mean's relative half-width is above the rule's, within the budget:
+        each reuses the slices' prepared inputs and preprocess readings, so the inference windows stay back to back.
+
+        A round is only started when one as long as the mean round so far still fits in the budget."""
+        added: list[RepetitionReading] = []
+        deadline = time.monotonic() + self.settings.added_budget_s
+        rounds = self.settings.base_rounds
+        while time.monotonic() + _inference_s([*reps, *added]) / rounds <= deadline:
+            probe = _probe_readings(self.device_info(), self.task.phases, method, load, [*reps, *added])
+            half_width = scored_relative_half_width(probe, self.settings.scored_device)
+            if half_width is not None and half_width <= self.settings.max_relative_half_width:
                 break
-            index = len(reps) + len(extra)
-            extra.append(self.repetition(index, parts[index % len(parts)], method))
-            self.progress("extra repetitions", len(extra), len(extra))
-        return extra
+            added.extend(self.round(rounds, parts, method))
+            rounds += 1
+            self.progress("added rounds", rounds - self.settings.base_rounds, rounds - self.settings.base_rounds)
+        return added
 
 
 def _predictions_by_sample(samples: int, reps: list[RepetitionReading]) -> list[Any]:
@@ -520,16 +536,15 @@ def _probe_readings(
     load: Window,
     reps: list[RepetitionReading],
 ) -> RunReadings:
-    """Readings so far, for the CV check (idle is not needed for it)."""
+    """Readings so far, for the precision check (idle is not needed for it)."""
     empty = Window({}, 0.0)
     return RunReadings(devices, phases, method, load, 1, IdleReading(empty, empty, 0.0), reps)
 
 
-def _mean_repetition_s(reps: list[RepetitionReading]) -> float:
-    """Mean measured time of one added repetition (its inference and first-phase windows; it reuses its slice's
-    preprocess reading)."""
-    seconds = [r.inference.duration_s + (r.first_phase.duration_s if r.first_phase else 0.0) for r in reps]
-    return math.fsum(seconds) / len(seconds) if seconds else 0.0
+def _inference_s(reps: list[RepetitionReading]) -> float:
+    """Measured time of the repetitions' inference and first-phase windows (an added round reuses its slices'
+    preprocess readings, so only these are measured again)."""
+    return math.fsum(r.inference.duration_s + (r.first_phase.duration_s if r.first_phase else 0.0) for r in reps)
 
 
 def _add(totals: QueryOutput, out: QueryOutput) -> None:

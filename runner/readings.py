@@ -68,7 +68,7 @@ class IdleReading:
 
 @dataclass(frozen=True)
 class RepetitionReading:
-    """One repetition over its slice of samples.
+    """One repetition: one slice of samples, measured once in one round (a round is a pass over every slice).
 
     `preprocess` covers preparing the slice's inputs (its own window, repeated as often as the inference window);
     `inference` covers running them. `phase_j`/`phase_s` are the inference window split at the phase marks.
@@ -88,6 +88,9 @@ class RepetitionReading:
     first_phase_queries: int = 0
     predictions: list[Any] = field(default_factory=list)
     """The first pass's `QueryOutput.prediction` per query of the slice, in order: scored after measuring."""
+    round_index: int = 0
+    slice_samples: int = 1
+    """Distinct samples in the slice: its weight in the mean over all samples."""
 
 
 @dataclass(frozen=True)
@@ -103,3 +106,6 @@ class RunReadings:
     repetitions: list[RepetitionReading]
     remeasured_windows: int = 0
     warmup: WarmupRecord | None = None
+    base_rounds: int = 1
+    added_rounds: int = 0
+    """Rounds added because the scored mean was not yet precise enough (see `runner.protocol`)."""

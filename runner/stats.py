@@ -1,4 +1,5 @@
-"""Statistics over repetitions: mean, sample standard deviation and a Student-t 95% confidence interval.
+"""Statistics: mean, sample standard deviation and a Student-t 95% confidence interval, over plain readings or
+over rounds of a stratified plan (`stratified_mean`).
 
 A reading of zero or less is a broken measurement (a stalled counter, a wrapped RAPL register), never a fast
 model: it raises `NonPositiveReadingError` instead of being averaged in.
@@ -34,10 +35,10 @@ _T95 = {
 
 
 class NonPositiveReadingError(ValueError):
-    """A repetition's reading was zero or negative; the message names the figure and the repetition."""
+    """A reading was zero or negative; the message names the figure and the reading."""
 
     def __init__(self, label: str, index: int, value: float) -> None:
-        super().__init__(f"{label}: repetition {index + 1} read {value!r}, which is not a positive energy")
+        super().__init__(f"{label}: reading {index + 1} read {value!r}, which is not a positive energy")
         self.label = label
         self.index = index
         self.value = value
@@ -79,6 +80,13 @@ class Summary:
         return (self.mean - half, self.mean + half)
 
     @property
+    def relative_half_width(self) -> float | None:
+        """Half the 95% interval of the mean over the mean; None without an interval (one reading, zero mean)."""
+        if self.n < 2 or self.mean <= 0:
+            return None
+        return t_quantile_95(self.df) * self.sem / self.mean
+
+    @property
     def cv(self) -> float | None:
         """Coefficient of variation (std / mean) of one reading; None for one reading or a zero mean."""
         if self.n < 2 or self.mean == 0:
@@ -108,6 +116,42 @@ def summarize(readings: Sequence[float], label: str = "reading", require_positiv
     mean = math.fsum(readings) / n
     std = math.sqrt(math.fsum((x - mean) ** 2 for x in readings) / (n - 1)) if n > 1 else 0.0
     return Summary(mean=mean, std=std, n=n, sem=std / math.sqrt(n), df=float(n - 1))
+
+
+def stratified_mean(values_by_stratum: Sequence[Sequence[float]], weights: Sequence[float], label: str) -> Summary:
+    """The mean over a fixed population measured in strata, each stratum measured once per round.
+
+    The population (every sample of the config) is split into strata (the slices); a round measures every
+    stratum once. The mean is sum_s w_s * mean_s, with w_s the stratum's share of the samples (weights sum to 1).
+    Its uncertainty is measurement uncertainty only: the strata are the whole population, not a sample of it, so
+    how different they are is no error. Each stratum's variance comes from its repeats across rounds, and
+    var(mean) = sum_s w_s^2 * var_s / rounds_s; degrees of freedom by Welch-Satterthwaite over the strata, so two
+    rounds of five slices already give up to five. It assumes the windows' errors are independent (each slice is
+    its own window, at its own time). `std` is the spread of one round's whole-population figure, `n` the rounds.
+
+    Raises:
+        NonPositiveReadingError: a reading is <= 0.
+        ValueError: no strata, or a stratum without readings.
+    """
+    if not values_by_stratum or any(not values for values in values_by_stratum):
+        raise ValueError(f"{label}: a stratum without readings")
+    index = 0
+    for values in values_by_stratum:
+        for value in values:
+            if not value > 0:
+                raise NonPositiveReadingError(label, index, value)
+            index += 1
+    total_weight = math.fsum(weights)
+    shares = [w / total_weight for w in weights]
+    parts = [summarize(values, label, require_positive=False) for values in values_by_stratum]
+    mean = math.fsum(w * p.mean for w, p in zip(shares, parts, strict=True))
+    terms = [w * w * p.sem**2 for w, p in zip(shares, parts, strict=True)]
+    variance = math.fsum(terms)
+    rounds = min(p.n for p in parts)
+    df_terms = [t * t / p.df for t, p in zip(terms, parts, strict=True) if p.df > 0 and t > 0]
+    df = variance**2 / math.fsum(df_terms) if df_terms and variance > 0 else float(max(rounds - 1, 0))
+    sem = math.sqrt(variance)
+    return Summary(mean=mean, std=sem * math.sqrt(rounds), n=rounds, sem=sem, df=df)
 
 
 def difference(a: Summary, b: Summary) -> Summary:

@@ -114,6 +114,7 @@ def _table_for_task(task: str, frame: pd.DataFrame) -> str:
             str(row["hardware_class"]),
             str(row["config_version"]),
             f"{int(row['samples'])}x{int(row['repetitions'])}",
+            str(row.get("cohort_protocol") or "native"),
             _quality(row),
             _note(row),
         ]
@@ -130,10 +131,29 @@ def _table_for_task(task: str, frame: pd.DataFrame) -> str:
         "hardware",
         "config",
         "samples",
+        "protocol",
         "quality [95% CI]",
         "note",
     ]
     return f"== {task} ==\n" + _table(headers, rows)
+
+
+def _exploratory(frame: pd.DataFrame) -> pd.Series:
+    """Rows measured otherwise than their protocol says: shown apart, never rated."""
+    if "exploratory_reason" not in frame.columns:
+        return pd.Series(False, index=frame.index)
+    return frame["exploratory_reason"].fillna("").astype(str) != ""
+
+
+def _format_exploratory_section(frame: pd.DataFrame) -> str:
+    """One line per exploratory result, saying why it is not rated."""
+    lines = ["== exploratory (measured otherwise than its protocol: not rated) =="]
+    for _, row in frame.iterrows():
+        lines.append(
+            f"{row['task']}  {row['model_id']}  {_energy(row)}  {row['hardware_class']}  "
+            f"protocol {row['cohort_protocol']}  why: {row['exploratory_reason']}"
+        )
+    return "\n".join(lines)
 
 
 def format_results(frame: pd.DataFrame, fmt: str) -> str:
@@ -150,14 +170,17 @@ def format_results(frame: pd.DataFrame, fmt: str) -> str:
     if frame.empty:
         return "(no results yet)"
     apart = imported_view.in_own_cohort(frame)
-    ranked = frame[~apart]
+    exploratory = _exploratory(frame) & ~apart
+    ranked = frame[~apart & ~exploratory]
     parts = [_table_for_task(str(task), group) for task, group in ranked.groupby("task", sort=True)]
+    if exploratory.any():
+        parts.append(_format_exploratory_section(frame[exploratory]))
     if apart.any():
         parts.append(imported_view.format_imported_section(frame[apart]))
     legend = (
-        "Energy: inference energy of the scored device in Wh per 1,000 queries, mean over repetitions with its "
-        "95% interval; 'estimated' means a model of the hardware, not a counter. Stars: 5 = least energy, by "
-        "quintile within task, hardware class (and size class for text generation); " + TIE_RULE_TEXT + ". "
+        "Energy: inference energy of the scored device in Wh per 1,000 queries, mean over all the samples with "
+        "its 95% interval; 'estimated' means a model of the hardware, not a counter. Stars: 5 = least energy, by "
+        "quintile within task, hardware class, protocol (and size class for text generation); " + TIE_RULE_TEXT + ". "
         "Text generation also shows the energy per 1,000 output tokens and the output tokens per query, whose "
         "product is the energy per query; the rank stays per query. Quality: the task's metric on the same run's "
         "outputs, with its bootstrap interval; F = on the energy-quality frontier of its cohort (no model uses less "

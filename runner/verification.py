@@ -1,9 +1,11 @@
 """`energy-score verify` and the worker's `--verify-share`: re-measure a published result with its exact setup.
 
 The re-run goes through the same path as a worker's benchmark (model checks, download of the pinned revision,
-an isolated child process) with the published model revision, precision, task config version, sample count and
-repetitions. A result measured under an older config version is refused: the config has moved on, so the same
-setup no longer exists. Only a re-measurement on the same hardware class is published, as a verification record.
+an isolated child process) with the published model revision, precision, task config version and plan: the
+same samples in the same slices, and as many rounds as the published result measured (its base and added rounds
+together, none added), so both figures are means over the same passes. A result measured under an older config
+version is refused: the config has moved on, so the same setup no longer exists. Only a re-measurement on the
+same hardware class is published, as a verification record.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from leaderboard_data.configs import TaskConfig, load_task_configs
 from leaderboard_data.errors import EnergyScoreError
 from leaderboard_data.model_checks import check_model, inspect_model_folder
+from leaderboard_data.protocols import STANDARD_PROTOCOL, ProtocolProfile, load_protocol_profile
 from leaderboard_data.quality_agreement import QualityAgreement
 from leaderboard_data.records import EnergyFigure, Result, Verification
 from leaderboard_data.results import load_result_records
@@ -72,12 +76,53 @@ def check_reproducible(published: Result, configs: Mapping[str, TaskConfig], ver
     config = configs.get(published.task)
     if config is None:
         raise VerificationRefused(f"task {published.task} of result {published.result_id} has no config any more")
+    if published.base_rounds is None:
+        raise VerificationRefused(
+            f"result {published.result_id} was measured before rounds: its plan cannot be replayed"
+        )
     if config.config_version != published.config_version:
         raise VerificationRefused(
             f"result {published.result_id} was measured under {published.task} config {published.config_version}; "
             f"the config has moved on to {config.config_version}, so its setup can no longer be re-run"
         )
     return config
+
+
+def published_protocol(published: Result) -> ProtocolProfile | None:
+    """The protocol profile the result was measured under (None: its task config's); refused when it moved on."""
+    if published.protocol == STANDARD_PROTOCOL:
+        return None
+    profile = load_protocol_profile(published.protocol)
+    if profile.protocol_version != published.protocol_version:
+        raise VerificationRefused(
+            f"result {published.result_id} was measured under protocol {published.protocol} "
+            f"{published.protocol_version}; it has moved on to {profile.protocol_version}"
+        )
+    return profile
+
+
+def replay_spec(
+    published: Result, config: TaskConfig, folder: Path, dataset_path: str, *, device: str, hardware_class: str | None,
+    worker_id: str,
+) -> BenchmarkSpec:  # fmt: skip
+    """The published result's plan: its protocol, its samples in the same slices, and its base and added rounds as
+    the rounds to measure, none added, so the re-measurement is a mean over the same passes."""
+    return BenchmarkSpec(
+        model_id=published.model_id,
+        model_dir=folder,
+        revision=published.revision,
+        task_config=config,
+        device="cuda" if device == "cuda" else "cpu",
+        protocol=published_protocol(published),
+        precision=published.precision,
+        samples=published.samples,
+        repetitions=published.repetitions,
+        rounds=(published.base_rounds or 0) + (published.added_rounds or 0),
+        added_rounds_budget_s=0.0,
+        dataset_path=dataset_path,
+        worker_id=worker_id,
+        hardware_class=hardware_class,
+    )
 
 
 def remeasure(
@@ -91,23 +136,19 @@ def remeasure(
     executor: Executor | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Result:
-    """Benchmark the published model revision with the published precision, samples and repetitions."""
+    """Benchmark the published model revision with the published precision and plan (`replay_spec`)."""
     info = stores.models.info(published.model_id, published.revision)
     check_model(info, config)
     folder = stores.models.download(published.model_id, published.revision)
     inspect_model_folder(folder, published.model_id, published.revision, config)
-    spec = BenchmarkSpec(
-        model_id=published.model_id,
-        model_dir=folder,
-        revision=published.revision,
-        task_config=config,
-        device="cuda" if device == "cuda" else "cpu",
-        precision=published.precision,
-        samples=published.samples,
-        repetitions=published.repetitions,
-        dataset_path=stores.dataset_path(config),
-        worker_id=worker_id,
+    spec = replay_spec(
+        published,
+        config,
+        folder,
+        stores.dataset_path(config),
+        device=device,
         hardware_class=hardware_class,
+        worker_id=worker_id,
     )
     handle = (executor or LocalProcessExecutor()).start(spec, config.timeout_s)
     while True:
@@ -155,7 +196,7 @@ def _figure_text(figure: EnergyFigure, result: Result) -> str:
     mark = "measured" if figure.measured else "estimated"
     return (
         f"{figure.mean_wh_per_1k:.6g} Wh per 1,000 queries [95% CI {figure.ci95_low_wh_per_1k:.6g}, "
-        f"{figure.ci95_high_wh_per_1k:.6g}] ({figure.device}, {mark}, {figure.repetitions} repetitions, "
+        f"{figure.ci95_high_wh_per_1k:.6g}] ({figure.device}, {mark}, {figure.repetitions} rounds, "
         f"{result.hardware.hardware_class}, config {result.config_version}, worker {result.worker_id})"
     )
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, TypeVar
 from leaderboard_data.configs import TaskConfig, load_task_configs
 from leaderboard_data.errors import LeaseLostError, QueueError, RecordValidationError, StoreError, TransientStoreError
 from leaderboard_data.model_checks import ModelCheckError, check_model, inspect_model_folder
+from leaderboard_data.protocols import ProtocolProfile, load_protocol_profile
 from leaderboard_data.queue import RequestQueue
 from leaderboard_data.records import ErrorKind, Request, Result, is_models_fault
 from leaderboard_data.results import ResultsPublisher
@@ -63,6 +64,9 @@ class WorkerOptions:
     hardware_class: str | None = None
     samples: int | None = None
     repetitions: int | None = None
+    """Overrides of the protocol's plan: results measured with them are exploratory (published, never rated)."""
+    protocol: ProtocolProfile | None = None
+    """A protocol profile (the demo's) instead of each task config's standard protocol."""
     lease_s: float | None = None  # None: each task's timeout plus the queue's margin
     country_iso_code: str = "USA"
     max_store_retries: int = 5
@@ -401,6 +405,7 @@ class Worker:
             precision=request.precision,
             samples=self.options.samples,
             repetitions=self.options.repetitions,
+            protocol=self.options.protocol,
             dataset_path=self.stores.dataset_path(config),
             request_id=request.request_id,
             worker_id=self.options.worker_id,
@@ -579,6 +584,7 @@ def run_worker_command(args: argparse.Namespace) -> int:
         hardware_class=args.hardware_class,
         samples=args.samples,
         repetitions=args.repetitions,
+        protocol=load_protocol_profile(args.protocol) if args.protocol else None,
         lease_s=args.lease,
         finish_hold_s=args.finish_hold,
     )

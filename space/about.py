@@ -27,14 +27,18 @@ METHOD = """
   and RAM energy is estimated from the installed memory. Estimated figures are marked *estimated* everywhere.
 - **Phases.** Preprocessing, prefill and decode (or forward, or denoising) are measured separately; the scored
   energy is the sum over the inference phases on the scored device (the GPU when there is one, else the CPU).
-- **Repetitions.** Each phase is repeated until it lasts at least the config's minimum window, the whole pass
-  runs several times, and the table gives the mean with a 95% confidence interval.
+- **Rounds.** The samples are measured in slices, each repeated until it lasts at least the config's minimum
+  window; a round measures every slice once, and at least two rounds run. The table gives the mean over all the
+  samples with a 95% interval of its measurement uncertainty (from each slice's repeats across rounds); while it
+  is wider than the config allows, whole rounds are added, and a result that stays imprecise is unstable.
 - **Idle baseline.** Power with the model loaded and idle is measured before and after the passes and reported
   beside the gross energy.
 - **Comparability.** Results are ranked only against results of the same task, config version, hardware class
-  and scored device (and size class for text generation; imported results of another protocol apart). A new
-  config version starts a new ranking. A model counts once per cohort, with its latest valid result; earlier
-  results stay listed as history, unranked, and an unstable result is shown without stars.
+  and scored device (and size class for text generation), and of the same protocol: the demo's results are
+  ranked only among themselves, imported results of another protocol apart. A new config version starts a new
+  ranking. A model counts once per cohort, with its latest valid result; earlier results stay listed as history,
+  unranked; an unstable result is shown without stars, and an exploratory one (measured otherwise than its
+  protocol: other samples or rounds, another load gate, foreign load in a window) is listed apart with the reason.
 """
 
 STARS_INTRO = """
@@ -114,7 +118,8 @@ Every (model, task) with a result has a badge at `/badge/<org>/<name>/<task>.svg
 `badges/<org>/<name>/<task>.svg` in the results dataset, rewritten whenever results of that task are published.
 It shows the model's latest rated result for the task: stars out of 5, Wh per 1,000 queries ("est." when the
 figure is estimated rather than measured), the task and the hardware class. A model whose results are not rated
-(cohort too small, unstable over repetitions, an older config version) gets a grey badge that says "not rated",
+(cohort too small, unstable: its mean not precise enough, exploratory: measured otherwise than its protocol, an
+older config version) gets a grey badge that says "not rated",
 with the reason in its tooltip, never stars. The Model tab gives the Markdown to paste.
 """
 

@@ -3,7 +3,7 @@
 A result shows "verified N×, agreement X %". A verification that disagrees (each mean outside the other's
 interval) adds a warning naming both figures; the published figure is never replaced by a re-measurement.
 Imported results whose workload differs from the task config are listed apart from the ranked table, with the
-differences named.
+differences named; so are exploratory results (measured otherwise than their protocol says), with the reason.
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ def imported_apart(frame: pd.DataFrame, rows: pd.DataFrame) -> tuple[pd.DataFram
     """The task's rows without imported results of another protocol, and a note listing those apart."""
     if rows.empty or "cohort_protocol" not in frame.columns:
         return rows, ""
-    apart_ids = set(frame.loc[frame["cohort_protocol"].fillna("native") != "native", "result_id"].astype(str))
+    imported = frame["cohort_protocol"].fillna("native").astype(str).str.startswith("imported:")
+    apart_ids = set(frame.loc[imported, "result_id"].astype(str))
     apart = rows["result_id"].astype(str).isin(apart_ids)
     if not apart.any():
         return rows, ""
@@ -94,3 +95,23 @@ def imported_apart(frame: pd.DataFrame, rows: pd.DataFrame) -> tuple[pd.DataFram
         for i in rows.loc[apart, "result_id"].astype(str)
     ]
     return rows[~apart], "\n\n**Imported, in their own cohort (not ranked here):** " + " | ".join(notes)
+
+
+def exploratory_apart(frame: pd.DataFrame, rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The task's rows without exploratory results, and a note listing those apart with why they are not rated."""
+    if rows.empty or "exploratory_reason" not in frame.columns:
+        return rows, ""
+    reasons = {
+        str(r["result_id"]): r
+        for r in frame.to_dict("records")
+        if isinstance(r.get("exploratory_reason"), str) and r["exploratory_reason"]
+    }
+    apart = rows["result_id"].astype(str).isin(set(reasons))
+    if not apart.any():
+        return rows, ""
+    notes = [
+        f"{escape_markdown(reasons[i]['model_id'])}: {float(reasons[i]['scored_energy_wh_per_1k']):.4g} Wh per 1,000 "
+        f"queries ({escape_markdown(str(reasons[i]['exploratory_reason']))})"
+        for i in rows.loc[apart, "result_id"].astype(str)
+    ]
+    return rows[~apart], "\n\n**Exploratory, not rated (measured otherwise than its protocol):** " + " | ".join(notes)

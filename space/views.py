@@ -39,8 +39,9 @@ class Views:
         view = data.ViewFilter(query or "", tuple(sizes or ()), tuple(hardware or ()), sort_by, bool(descending))
         rows = data.filter_task_frame(snap.task_frame(task), view)
         rows, imported_note = verification_view.imported_apart(snap.frame, rows)
+        rows, exploratory_note = verification_view.exploratory_apart(snap.frame, rows)
         figure = plots.energy_vs_parameters(rows, f"{self.title(task)}: energy against model size")
-        summary = data.task_summary(snap, task, len(rows), self.configs.get(task)) + imported_note
+        summary = data.task_summary(snap, task, len(rows), self.configs.get(task)) + imported_note + exploratory_note
         return data.task_table(rows), figure, summary, rows["model_id"].astype(str).tolist()
 
     def filters(self, task: str) -> tuple[Any, Any, str]:

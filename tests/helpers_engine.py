@@ -40,8 +40,8 @@ def task_config(pipeline: str = "text_classification", **overrides: Any) -> Task
         "min_window_s": {"cpu": 0.05, "cuda": 0.05},
         "idle_baseline_s": {"cpu": 0.05, "cuda": 0.05},
         "idle_settle_s": {"cpu": 0.0, "cuda": 0.0},
-        # No repetitions added for a high CV (tests of that set their own budget).
-        "checks": {"extra_repetitions_budget_s": {"cpu": 0.0, "cuda": 0.0}},
+        # No rounds added for an imprecise mean (tests of that set their own budget).
+        "rounds": {"base": 2, "added_rounds_budget_s": {"cpu": 0.0, "cuda": 0.0}},
     }
     if pipeline == "text_generation":
         data["generation"] = {"max_new_tokens": 4, "min_new_tokens": 4}

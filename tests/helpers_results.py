@@ -121,6 +121,8 @@ def make_result(**overrides: Any) -> Result:
         "peak_memory_mb": 812.5,
         "samples": 1000,
         "repetitions": 5,
+        "base_rounds": 2,
+        "added_rounds": 0,
         "carbon": CarbonCrossCheck(co2_g_per_1k=scored_wh * 0.4, country_iso_code="FRA"),
         "started_at": started,
         "finished_at": started + timedelta(minutes=12),

@@ -116,7 +116,7 @@ def test_bench_prints_a_summary_and_writes_the_record(deployment: Deployment, tm
         str(out),
         "--store",
         deployment.spec,
-        "--extra-repetitions-budget-s",
+        "--added-rounds-budget-s",
         "0",
     )
     assert run.returncode == 0, run.stderr[-2000:]

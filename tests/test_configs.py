@@ -130,6 +130,8 @@ def test_every_config_states_its_settle_time_and_checks() -> None:
     for path in sorted((Path(__file__).parent.parent / "configs").glob("*.yaml")):
         raw = yaml.safe_load(path.read_text())
         assert set(raw["idle_settle_s"]) == {"cpu", "cuda"}, path
-        assert {"cv_max", "foreign_cpu_share_max", "quiet_wait_s", "extra_repetitions_budget_s"} <= set(raw["checks"])
+        assert {"foreign_cpu_share_max", "quiet_wait_s"} <= set(raw["checks"])
+        assert {"base", "max_relative_half_width", "added_rounds_budget_s"} <= set(raw["rounds"])
         config = load_task_config(path)
-        assert 0 < config.checks.cv_max <= 0.2 and config.idle_settle_s.cuda >= 1.0
+        assert config.idle_settle_s.cuda >= 1.0
+        assert config.rounds.base >= 2 and 0 < config.rounds.max_relative_half_width <= 0.1

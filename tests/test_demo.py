@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import runner.demo as demo
+from leaderboard_data.protocols import load_protocol_profile
 from leaderboard_data.results import load_results_frame
 from leaderboard_data.stores import open_stores
 
@@ -24,14 +25,17 @@ def test_demo_twice_reuses_what_is_there(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(demo, "_add_shipped_minilm", lambda _models: False)
     stores = open_stores(f"local:{tmp_path}")
 
-    first = demo.run_demo(stores, samples=2, repetitions=2)
+    # The demo protocol, made smaller still: the test is about reuse, not about the figures.
+    protocol = load_protocol_profile("demo").model_copy(update={"num_samples": 2, "repetitions": 2})
+    first = demo.run_demo(stores, protocol=protocol)
     assert "demo/bert-classifier-small-0" in first and "demo/gpt2-tiny" in first
     frame = load_results_frame(stores.results)
-    # Two classifiers: a cohort too small to rate, counting only stable results (an unstable one, whose CV over
-    # the demo's two tiny repetitions stayed above the threshold, is shown without stars).
+    # Two classifiers: a cohort too small to rate, counting only stable results measured as the protocol says
+    # (an unstable or exploratory one is shown without stars, and says why).
     classifiers = frame[frame["task"] == "text_classification"]
-    stable = int((~classifiers["unstable"].astype(bool)).sum())
-    assert (f"cohort too small ({stable} of 5)" in first) if stable else ("unstable" in first)
+    eligible = int((~classifiers["unstable"].astype(bool) & classifiers["exploratory_reason"].isna()).sum())
+    assert (f"cohort too small ({eligible} of 5)" in first) if eligible else ("not rated" in first)
+    assert set(frame["cohort_protocol"]) == {f"demo:{protocol.protocol_version}"}
     assert sorted(frame["model_id"]) == sorted(m.model_id for m in models)
     # the demo says what its quality figures mean, and names each task's frontier or why there is none
     assert "Energy-quality frontier per task:" in first and demo.DEMO_QUALITY_NOTE in first
@@ -39,7 +43,7 @@ def test_demo_twice_reuses_what_is_there(tmp_path: Path, monkeypatch: pytest.Mon
     assert "text_classification: on the frontier:" in first
     revision = stores.requests.revision()
 
-    second = demo.run_demo(stores, samples=2, repetitions=2)
+    second = demo.run_demo(stores, protocol=protocol)
     assert stores.requests.revision() == revision  # nothing submitted, claimed or written
     assert sorted(load_results_frame(stores.results)["result_id"]) == sorted(frame["result_id"])
     assert second.splitlines()[0] == first.splitlines()[0]

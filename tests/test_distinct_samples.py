@@ -41,7 +41,7 @@ def test_the_result_records_distinct_rows(reused: Result) -> None:
 
 
 def test_the_cli_output_says_rows_were_reused(reused: Result) -> None:
-    assert "10 queries x" in summary_table(reused) and "(3 distinct dataset rows)" in summary_table(reused)
+    assert "10 queries in" in summary_table(reused) and "(3 distinct dataset rows)" in summary_table(reused)
     warning = reused_rows_warning(reused)
     assert warning is not None and "holds 3 distinct rows" in warning and "10 samples" in warning
 

@@ -92,7 +92,7 @@ def test_single_phase_result_has_every_figure(mlp_result: Result) -> None:
     for f in r.energy:
         assert f.mean_wh_per_1k > 0 and f.std_wh_per_1k >= 0
         assert f.ci95_low_wh_per_1k <= f.mean_wh_per_1k <= f.ci95_high_wh_per_1k
-        assert f.repetitions == (1 if f.phase == "load" else 2)
+        assert f.repetitions == (1 if f.phase == "load" else 2)  # two base rounds
         assert f.measured is False  # no RAPL here: codecarbon's model
         assert f.source == {"cpu": "codecarbon_tdp_model", "ram": "codecarbon_ram_model"}[f.device]
         assert f.method == "window"  # load, preprocess, forward and total each have their own window(s)
@@ -123,13 +123,14 @@ def test_single_phase_result_records_the_run(mlp_result: Result) -> None:
     assert [(u.device, u.source) for u in r.unavailable_meters] == [("gpu", "nvml_energy_counter")]
     assert {i.device for i in r.idle} == {"cpu", "ram"}
     assert all(i.mean_power_w >= 0 and i.duration_s >= 0.1 and not i.measured for i in r.idle)
-    assert r.samples == 4 and r.repetitions == 2
+    assert r.samples == 4 and r.repetitions == 2 and (r.base_rounds, r.added_rounds) == (2, 0)
     # Repetitions run over disjoint halves of the 4 samples: each repetition serves whole passes over 2.
     assert r.outputs.queries >= 2 and r.outputs.queries % 2 == 0
     assert r.cpu_power_model is not None and r.cpu_power_model["tracking_mode"] == "process"
     assert r.cpu_power_model["generic_tdp"] in ("true", "false") and float(r.cpu_power_model["tdp_w"]) > 0
     assert r.load_check is not None and r.load_check["gate"] == "record" and r.load_check["windows"] >= 6
-    assert r.cv_over_repetitions is not None and r.cv_over_repetitions >= 0
+    assert r.relative_half_width is not None and r.relative_half_width >= 0
+    assert r.unstable == (r.relative_half_width > 0.05)
     assert r.outputs.input_tokens > 0
     assert r.latency_s_mean > 0 and r.latency_s_p95 > 0 and r.throughput_queries_per_s > 0
     assert r.peak_memory_mb > 0
@@ -176,11 +177,13 @@ def test_two_phase_subtracted_when_the_meter_is_too_coarse(folders: dict[str, Pa
 
 
 def test_minimum_window_repeats_passes(folders: dict[str, Path]) -> None:
-    r = run_benchmark(spec_for(folders, min_window_s=0.3, repetitions=1, warmup_runs=0), task_class=h.MlpTask)
+    r = run_benchmark(spec_for(folders, min_window_s=0.3, repetitions=1, rounds=1, warmup_runs=0), task_class=h.MlpTask)
     assert r.outputs.queries > 4 * 10 and r.outputs.queries % 4 == 0
-    assert r.repetitions == 1
+    assert r.repetitions == 1 and r.base_rounds == 1
     total = r.figure("total", "cpu")
+    # One round has no repeat to measure its uncertainty by: no interval, so the result cannot be rated.
     assert total and total.ci95_low_wh_per_1k == total.ci95_high_wh_per_1k == total.mean_wh_per_1k
+    assert r.relative_half_width is None and r.unstable
 
 
 def test_zero_reading_is_an_error_not_a_figure(folders: dict[str, Path]) -> None:
@@ -202,8 +205,8 @@ def test_progress_reports_each_stage(folders: dict[str, Path]) -> None:
     run_benchmark(spec_for(folders, progress=True), meters=meters, on_progress=lambda *a: seen.append(a),
                   task_class=h.MlpTask)  # fmt: skip
     stages = {s for s, _, _ in seen}
-    assert {"load", "warmup", "repetitions", "repetition 1", "repetition 2"} <= stages
-    assert ("repetitions", 2, 2) in seen
+    assert {"load", "warmup", "rounds"} <= stages
+    assert ("rounds", 2, 2) in seen
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,7 @@ def test_task_end_to_end_through_the_engine(task: str, tmp_path: Path) -> None:
         repetitions=2,
         warmup_runs=1,
         min_window_s=0.05,
-        extra_repetitions_budget_s=0.0,
+        added_rounds_budget_s=0.0,
         dataset_path=str(dataset),
         request_id="0123456789abcdef",
     )

@@ -3,6 +3,8 @@ intervals, constant-power models, and readings that are reported missing instead
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from leaderboard_data.records import Outputs
@@ -158,8 +160,12 @@ def test_a_zero_scored_total_still_fails() -> None:
         compute_figures(readings(zero), "gpu", 0.25)
 
 
-def test_cv_over_repetitions_of_the_scored_total() -> None:
-    r = readings([rep(0, 100.0, 400.0, 1600.0), rep(1, 100.0, 400.0, 2600.0)])
-    out = compute_figures(r, "gpu", 0.25)
-    values = [210.0, 310.0]
-    assert out.cv_over_repetitions == pytest.approx(summarize(values).std / 260.0)
+def test_the_interval_of_the_scored_total_is_over_rounds_of_every_slice() -> None:
+    """Two slices, each measured in two rounds: the interval comes from each slice's repeat, not from how the
+    slices differ."""
+    reps = [rep(0, 100.0, 400.0, 1600.0), rep(1, 100.0, 400.0, 2600.0)]
+    again = [replace(r, round_index=1) for r in reps]
+    out = compute_figures(readings([*reps, *again]), "gpu", 0.25)
+    assert out.scored_total.mean_wh_per_1k == pytest.approx(wh_per_1k(260.0))
+    assert out.relative_half_width == 0.0  # identical repeats: no measurement uncertainty
+    assert compute_figures(readings(reps), "gpu", 0.25).relative_half_width is None  # one round: no interval

@@ -287,7 +287,7 @@ def gated_spec(folder: Path, data: Path) -> BenchmarkSpec:
         model_id="tests/mlp",
         model_dir=folder,
         revision="0" * 40,
-        task_config=h.task_config(checks={"quiet_wait_s": 30, "extra_repetitions_budget_s": {"cpu": 0, "cuda": 0}}),
+        task_config=h.task_config(checks={"quiet_wait_s": 30}),
         dataset_path=str(data),
         load_gate="gate",
     )

@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from leaderboard_data.configs import Pipeline, load_task_configs
+from leaderboard_data.configs import Pipeline, get_task_config, load_task_configs
+from leaderboard_data.protocols import plan_for
 from leaderboard_data.records import Outputs, Result, TokenEnergy, TokenFigures
 from leaderboard_data.results import result_to_row
 from runner.assemble import RunFacts, assemble_result
@@ -87,7 +88,11 @@ def assembled(run: RunReadings) -> Result:
         num_parameters=56_000,
         started_at=datetime(2026, 12, 1, tzinfo=UTC),
     )
-    return assemble_result(facts, run, figures, [], cv_max=1.0, load_check=None, tokens=token_figures(run, figures))
+    plan = plan_for(get_task_config("text_generation_reasoning"), "cpu", None)
+    return assemble_result(
+        facts, run, figures, [], max_relative_half_width=1.0, protocol=plan, exploratory_reasons=[],
+        load_check=None, tokens=token_figures(run, figures),
+    )  # fmt: skip
 
 
 def test_outputs_count_every_repetition_not_the_first_alone() -> None:
@@ -192,7 +197,7 @@ def test_a_tiny_gpt2_publishes_its_energy_per_token(task: str, tmp_path: Path) -
         repetitions=2,
         warmup_runs=1,
         min_window_s=0.05,
-        extra_repetitions_budget_s=0.0,
+        added_rounds_budget_s=0.0,
         dataset_path=str(write_dataset(config.pipeline, tmp_path / "data", 4)),
         request_id="0123456789abcdef",
     )

@@ -180,7 +180,7 @@ def test_preprocess_is_measured_in_its_own_window(tmp_path: Path) -> None:
     assert fwd_j / (20.0 * POWER.mean_s("forward")) == pytest.approx(1.0, abs=0.15)
 
 
-# --- a high CV over repetitions: more repetitions within the budget, then unstable ---------------------------------
+# --- slices that differ: the dataset's variety (tests/test_rounds.py) -----------------------------------------------
 
 
 class UnevenTask(h.MlpTask):
@@ -199,34 +199,10 @@ class UnevenTask(h.MlpTask):
         return QueryOutput(input_tokens=n_tokens)
 
 
-def uneven_spec(tmp_path: Path, budget_s: float) -> BenchmarkSpec:
-    return BenchmarkSpec(
-        model_id="tests/uneven",
-        model_dir=h.build_mlp(tmp_path / "mlp"),
-        revision="0" * 40,
-        task_config=h.task_config(num_samples=8, repetitions=2),
-        min_window_s=0.05,
-        extra_repetitions_budget_s=budget_s,
-    )
-
-
 def cpu_time_meters() -> list[EnergyMeter]:
     from tests.test_engine import ConstantPowerMeter
 
     return [NullMeter("gpu", "nvml_energy_counter", "CPU run"), ConstantPowerMeter(resolution_s=0.0)]
-
-
-def test_a_high_cv_adds_repetitions_within_the_budget_then_marks_the_result_unstable(tmp_path: Path) -> None:
-    r = run_benchmark(uneven_spec(tmp_path, budget_s=2.0), meters=cpu_time_meters(), task_class=UnevenTask)
-    assert r.cv_over_repetitions is not None and r.cv_over_repetitions > 0.10
-    assert r.repetitions > 2 and r.unstable  # slices reused in order: light, heavy, light, ...
-    total = r.figure("total", "cpu")
-    assert total is not None and total.repetitions == r.repetitions
-
-
-def test_without_a_budget_no_repetition_is_added(tmp_path: Path) -> None:
-    r = run_benchmark(uneven_spec(tmp_path, budget_s=0.0), meters=cpu_time_meters(), task_class=UnevenTask)
-    assert r.repetitions == 2 and r.unstable and r.cv_over_repetitions is not None
 
 
 # --- the warm-up: right before the first repetition, at least one minimum window long --------------------------

@@ -33,7 +33,7 @@ def _spec(task: str, model: Path, data: Path, samples: int) -> BenchmarkSpec:
         dataset_path=str(data),
         min_window_s=0.05,
         warmup_runs=1,
-        extra_repetitions_budget_s=0,
+        added_rounds_budget_s=0,
     )
 
 

@@ -51,8 +51,8 @@ output_tokens_per_query, input_tokens_per_query, wh_per_1k_output_tokens, wh_per
 wh_per_1k_output_tokens_ci95_high, prefill_wh_per_1k_input_tokens, prefill_wh_per_1k_input_tokens_ci95_low,
 prefill_wh_per_1k_input_tokens_ci95_high, tokens_json, peak_memory_mb, samples,
 repetitions, unstable, co2_g_per_1k, country_iso_code, started_at, finished_at, source, cohort_protocol,
-phases_json, record_json, quality_metric, quality_value, quality_ci_low, quality_ci_high, quality_floor,
-quality_floor_passed, quality_unranked, quality_note, quality_dataset"""
+exploratory_reason, phases_json, record_json, quality_metric, quality_value, quality_ci_low, quality_ci_high,
+quality_floor, quality_floor_passed, quality_unranked, quality_note, quality_dataset"""
 
 
 @pytest.fixture(scope="module")

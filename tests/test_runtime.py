@@ -62,7 +62,7 @@ def bert_spec(bert: tuple[Path, Path], runtime: RuntimeSettings) -> BenchmarkSpe
     return BenchmarkSpec(
         model_id="demo/bert-classifier-small", model_dir=bert[0], revision="local", task_config=config,
         samples=12, repetitions=2, dataset_path=str(bert[1]), min_window_s=0.5, load_gate="record",
-        extra_repetitions_budget_s=0.0,
+        added_rounds_budget_s=0.0,
     )  # fmt: skip
 
 

@@ -29,7 +29,7 @@ def test_non_positive_reading_is_refused_and_named(bad: float) -> None:
     with pytest.raises(NonPositiveReadingError) as info:
         summarize([1.0, bad, 2.0], "decode on gpu")
     assert info.value.index == 1
-    assert "decode on gpu: repetition 2" in str(info.value)
+    assert "decode on gpu: reading 2" in str(info.value)
 
 
 def test_negative_allowed_when_asked() -> None:
