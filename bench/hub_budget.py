@@ -476,23 +476,7 @@ def poll_cost_at(history: int, seed: int) -> tuple[int, int]:
     configs = load_task_configs()
     with FakeHub(seed=seed) as hub:
         hub.create_repo(f"{ORG}/requests")
-        at = START - timedelta(days=40)
-        files = {}
-        for index in range(history):
-            request = Request(
-                request_id=f"{index:016x}",
-                model_id=f"old/model-{index}",
-                revision=SHA,
-                task=TASK,
-                precision="float16",
-                submitter="history",
-                submitted_at=at,
-                status=RequestStatus.CANCELLED,
-                updated_at=at,
-                history=[StatusChange(at=at, status=RequestStatus.CANCELLED, note="cancelled")],
-            )
-            files[archive_path(request)] = request.to_json().encode()
-        hub.upload_files(f"{ORG}/requests", files)
+        hub.upload_files(f"{ORG}/requests", _history(history))
         store = HubStore(f"{ORG}/requests", endpoint=hub.url, token=hub.token, create=False)
         submitter = RequestQueue(HubStore(f"{ORG}/requests", endpoint=hub.url, token=hub.token, create=False), configs)
         waiting = submitter.submit("org/waiting", task=TASK, revision=SHA, precision="float16", submitter="bob")

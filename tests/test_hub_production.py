@@ -25,7 +25,7 @@ from leaderboard_data.submission import SubmissionBatcher, submit_model
 from runner.engine import BenchmarkSpec
 from runner.worker import Worker, WorkerOptions
 from tests.helpers_deployment import make_deployment
-from tests.helpers_results import make_result
+from tests.helpers_results import finish_with_result, make_result
 from tests.hub_limits import HubLimits, ManualClock
 from tests.hub_server import BUSY_MESSAGE, FakeHub, FaultPlan
 
@@ -49,17 +49,7 @@ def queue_on(store: HubStore, **options: object) -> RequestQueue:
 
 
 def finish(queue: RequestQueue, request_id: str, worker: str) -> None:
-    request = queue.get(request_id)
-    result = make_result(
-        request_id=request.request_id,
-        model_id=request.model_id,
-        revision=request.revision,
-        task=request.task,
-        device="cpu",
-        precision=request.precision,
-        worker_id=worker,
-    )
-    queue.finish(request_id, worker, result)
+    finish_with_result(queue, queue.get(request_id), worker)
 
 
 # --- 409: commits racing on one repository ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from leaderboard_data.records import Request, RequestStatus
 from leaderboard_data.results import ResultsPublisher
 from leaderboard_data.stores.hub import HubStore
 from tests.helpers_reliability import TINY_TASK, audit, hub_rig
-from tests.helpers_results import make_result
+from tests.helpers_results import finish_with_result
 from tests.hub_limits import HubLimits
 from tests.hub_server import FakeHub, FaultPlan
 
@@ -73,19 +73,6 @@ def store(hub: FakeHub, name: str) -> HubStore:
     # the repositories: a creation call here, under injected faults, could kill a submitter's or worker's thread
     # before it started, and the run would go on short of one.
     return HubStore(f"energy/{name}", endpoint=hub.url, token=hub.token, backoff_s=0.01, max_retries=1, create=False)
-
-
-def finish_with_result(queue: RequestQueue, request: Request, worker: str) -> None:
-    result = make_result(
-        request_id=request.request_id,
-        model_id=request.model_id,
-        revision=request.revision,
-        task=request.task,
-        device="cpu",
-        precision=request.precision,
-        worker_id=worker,
-    )
-    queue.finish(request.request_id, worker, result)
 
 
 def submitter(hub: FakeHub, ledger: Ledger, names: list[str], acknowledged: list[str], configs: dict) -> None:
