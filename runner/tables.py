@@ -146,11 +146,15 @@ def _exploratory(frame: pd.DataFrame) -> pd.Series:
 
 
 def _format_exploratory_section(frame: pd.DataFrame) -> str:
-    """One line per exploratory result, saying why it is not rated."""
+    """One line per exploratory result, with its figures as the ranked tables show them, saying why it is not
+    rated."""
     lines = ["== exploratory (measured otherwise than its protocol: not rated) =="]
     for _, row in frame.iterrows():
+        per_token = _per_token(row)
         lines.append(
-            f"{row['task']}  {row['model_id']}  {_energy(row)}  {row['hardware_class']}  "
+            f"{row['task']}  {row['model_id']}  {_energy(row)}"
+            + (f"  per 1k output tokens {per_token}" if per_token != "-" else "")
+            + f"  quality {_quality(row)}  {row['hardware_class']}  "
             f"protocol {row['cohort_protocol']}  why: {row['exploratory_reason']}"
         )
     return "\n".join(lines)

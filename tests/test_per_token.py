@@ -223,10 +223,14 @@ def test_a_tiny_gpt2_publishes_its_energy_per_token(task: str, tmp_path: Path) -
     assert f"{tokens.output_tokens_per_query:.4g} output tokens × " in explained
     assert f"= {result.scored_energy_wh_per_1k:.4g} Wh per 1,000 queries" in explained
 
-    frame = pd.DataFrame([{**row, "stars": None, "rank": 1, "rating_note": "cohort too small (1 of 5)"}])
-    table = format_results(frame, "table")
+    per_token_cell = f"x {tokens.output_tokens_per_query:.4g} tokens"
+    exploratory = {**row, "stars": None, "rank": None, "rating_note": "exploratory, not rated"}
+    assert row["exploratory_reason"]  # a short test run: fewer samples than the config's
+    assert per_token_cell in format_results(pd.DataFrame([exploratory]), "table")
+    ranked = {**row, "exploratory_reason": None, "stars": None, "rank": 1, "rating_note": "cohort too small (1 of 5)"}
+    table = format_results(pd.DataFrame([ranked]), "table")
     assert "Wh per 1k output tokens [95% CI] x output tokens per query" in table
-    assert f"x {tokens.output_tokens_per_query:.4g} tokens" in table
+    assert per_token_cell in table
 
 
 def test_the_space_shows_energy_per_token_beside_the_query_figure(tmp_path: Path) -> None:
