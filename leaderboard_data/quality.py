@@ -31,7 +31,6 @@ ON_FRONTIER = "on the frontier"
 SHORT_ANSWERS = "short answers"
 LOWER_IS_BETTER = frozenset({"wer"})
 """Metrics where a lower figure is better (the configs' `quality.direction: lower`)."""
-QUALITY_VIEW_COLUMNS = ["below_quality_floor", "on_frontier", "frontier_note", "output_guard"]
 
 
 @dataclass(frozen=True)
